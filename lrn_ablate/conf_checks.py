@@ -83,7 +83,8 @@ def check_trainer(trainer: Mapping[str, Any]) -> None:
     if not (device in DEVICES or device.startswith("cuda:")):
         raise UserError(f"trainer.device must be one of auto, cpu, cuda or cuda:N; got {device!r}.")
     require_choice("trainer.resume", trainer.get("resume"), ("auto", "never"))
-    for key in ("deterministic", "progress"):
+    require_choice("trainer.precision", trainer.get("precision"), ("fp32", "bf16", "fp16"))
+    for key in ("deterministic", "progress", "channels_last", "compile"):
         if not isinstance(trainer.get(key), bool):
             raise UserError(f"trainer.{key} must be true or false, got {trainer.get(key)!r}.")
 
@@ -103,7 +104,9 @@ def check_dataset(dataset: Mapping[str, Any]) -> None:
     require_choice("dataset.augment", dataset.get("augment", "none"), AUGMENTATIONS)
     if dataset.get("name") == "imagefolder":
         root = dataset.get("root")
-        if not root or not Path(str(root)).is_dir():
+        if root in (None, "???"):
+            raise UserError("dataset=imagefolder needs dataset.root=<folder with train/ and test/>.")
+        if not Path(str(root)).is_dir():
             raise UserError(f"dataset.root={root!r} is not a directory; point it at a folder with train/ and test/.")
         for key in ("image_size", "channels"):
             if dataset.get(key) is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from lrn_ablate.models.alexnet import alexnet_norm_channels, build_alexnet
 from lrn_ablate.models.lenet import LeNet
 from lrn_ablate.norms import build_norm
 
@@ -16,6 +17,8 @@ def norm_channel_counts(model: Mapping[str, Any]) -> list[int]:
     """Channel counts of the model's norm slots, known from the config alone (for early checks)."""
     if model["name"] == "lenet":
         return list(model["conv_channels"])
+    if model["name"] in ("alexnet", "alexnet_cifar"):
+        return alexnet_norm_channels(model)
     raise ValueError(f"unknown model {model['name']!r}")
 
 
@@ -26,4 +29,6 @@ def build_model(model: Mapping[str, Any], norm: Mapping[str, Any], in_channels: 
     if model["name"] == "lenet":
         return LeNet(in_channels, image_size, num_classes, make_norm,
                      model["conv_channels"], model["fc_features"])
+    if model["name"] in ("alexnet", "alexnet_cifar"):
+        return build_alexnet(model, make_norm, in_channels, image_size, num_classes)
     raise ValueError(f"unknown model {model['name']!r}")

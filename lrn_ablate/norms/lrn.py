@@ -1,12 +1,34 @@
-"""Local response normalization in every published convention."""
+"""Local response normalization in every published convention, with a fused closed-form backward.
+
+    y = x * scale^-beta,   scale = k + coef * (sum of x^2 over the window)
+
+The conventions differ in the window and in `coef` (see `channel_window` and docs/lrn_conventions.md).
+The gradient is Caffe's closed form (src/caffe/layers/lrn_layer.cpp, CrossChannelBackward_cpu):
+
+    dx = g * scale^-beta - 2 * beta * x * coef * W^T(g * x * scale^-beta / scale)
+
+where W sums over the window and W^T over the transposed window. Only the input and the scale are
+saved for it, instead of every intermediate that autograd would keep.
+"""
 
 from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import FunctionCtx, once_differentiable
 
 from lrn_ablate.conf_checks import check_lrn
+
+# The window sum as one batched matmul with a banded 0/1 matrix beats size - 1 shifted adds on the CPU
+# while the channel count is small next to the window (LeNet: 6 or 16 channels, size 5); its cost grows
+# with the channel count, that of the shifted adds with the window. Measured crossover on a 2-core EPYC:
+# channels <= 4 * (window - 1).
+_BAND_CHANNELS_PER_SHIFT = 4
 
 
 def channel_window(size: int, convention: str) -> tuple[int, int, float]:
@@ -18,8 +40,173 @@ def channel_window(size: int, convention: str) -> tuple[int, int, float]:
     return size // 2, size // 2, 1.0  # alexnet: the paper and TensorFlow do not divide alpha
 
 
+@dataclass(frozen=True)
+class _Window:
+    """scale = k + coef * W(x^2); `adjoint` applies coef * W^T, the transposed window, for the backward.
+
+    W sums over the channel window ("across") or averages over the size x size window ("within").
+    """
+
+    region: str
+    size: int
+    before: int
+    after: int
+    coef: float
+    k: float
+
+    def scale(self, squares: torch.Tensor) -> torch.Tensor:
+        if self.region == "within":
+            return _pool_mean(squares, self.size).mul_(self.coef).add_(self.k)
+        if _use_band(squares, self.before + self.after + 1):
+            return _band_sum(squares, self.before, self.after, self.coef, self.k)
+        return _shifted_sum(squares, self.before, self.after, self.coef, self.k)
+
+    def adjoint(self, t: torch.Tensor) -> torch.Tensor:
+        if self.region == "within":
+            return _pool_mean(t, self.size).mul_(self.coef)  # the centred square window is its own transpose
+        # channel c is in the window of channel j exactly when j is in [c - after, c + before]
+        if _use_band(t, self.before + self.after + 1):
+            return _band_sum(t, self.after, self.before, self.coef, 0.0)
+        return _shifted_sum(t, self.after, self.before, self.coef, 0.0)
+
+
+def _pool_mean(t: torch.Tensor, size: int) -> torch.Tensor:
+    """Sum over the zero-padded size x size window / size^2, as Caffe's WITHIN_CHANNEL AVE pooling divides."""
+    return F.avg_pool2d(t, size, stride=1, padding=size // 2, count_include_pad=True)
+
+
+def _matmul_is_exact(t: torch.Tensor) -> bool:
+    """False where float32 matmuls may run in TF32/bf16 (set_float32_matmul_precision), too coarse here."""
+    if t.dtype == torch.float64:
+        return True
+    backend = torch.backends.mkldnn if t.device.type == "cpu" else torch.backends.cuda
+    matmul = getattr(backend, "matmul", None)
+    if matmul is not None and hasattr(matmul, "fp32_precision"):
+        return matmul.fp32_precision in ("none", "ieee")
+    return torch.get_float32_matmul_precision() == "highest"
+
+
+def _use_band(t: torch.Tensor, width: int) -> bool:
+    # On CUDA the shifted adds are cheap memory-bound kernels, so the band is a CPU-only choice.
+    return (t.device.type == "cpu" and t.shape[1] <= _BAND_CHANNELS_PER_SHIFT * (width - 1)
+            and _matmul_is_exact(t))
+
+
+@lru_cache(maxsize=64)
+def _band(channels: int, before: int, after: int, coef: float, dtype: torch.dtype,
+          device: torch.device) -> torch.Tensor:
+    """B[c, j] = coef for j in [c - before, c + after]; channels outside [0, channels) have no column."""
+    index = torch.arange(channels, device=device)
+    offset = index[None, :] - index[:, None]
+    return ((offset >= -before) & (offset <= after)).to(dtype) * coef
+
+
+def _band_sum(t: torch.Tensor, before: int, after: int, coef: float, k: float) -> torch.Tensor:
+    n, channels = t.shape[:2]
+    flat = t.reshape(n, channels, -1)
+    band = _band(channels, before, after, coef, t.dtype, t.device).expand(n, channels, channels)
+    base = flat.new_full((1, 1, 1), k).expand_as(flat)
+    return torch.baddbmm(base, band, flat).view(t.shape)
+
+
+def _shifted_sum(t: torch.Tensor, before: int, after: int, coef: float, k: float) -> torch.Tensor:
+    """k + coef * sum of t over [c - before, c + after], as in-place adds of shifted channel slices.
+
+    Every term is added exactly once (no running sum that is later subtracted), so there is no
+    cancellation error, unlike a cumulative sum over channels.
+    """
+    total = torch.add(t.new_tensor(k), t, alpha=coef)
+    channels = t.shape[1]
+    for shift in range(1, min(before, channels - 1) + 1):
+        total[:, shift:].add_(t[:, :-shift], alpha=coef)
+    for shift in range(1, min(after, channels - 1) + 1):
+        total[:, :-shift].add_(t[:, shift:], alpha=coef)
+    return total
+
+
+def _inverse_power(scale: torch.Tensor, beta: float) -> torch.Tensor:
+    """scale^-beta. On the CPU torch.pow with a fractional exponent is a scalar loop (~25x a ReLU), while
+    rsqrt is vectorized, so the universal beta = 0.75 is s^-1/2 / (s^-1/2)^-1/2 there."""
+    if beta == 0.75 and scale.device.type == "cpu":
+        root = scale.rsqrt()
+        return root.div_(root.rsqrt())
+    return scale.pow(-beta)
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    # float16/bfloat16 (also under autocast) are computed in float32: x^2 overflows float16 above 256.
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _working_copy(t: torch.Tensor) -> torch.Tensor:
+    """t in the compute dtype and contiguous (NCHW); the same tensor when it already is."""
+    return t.to(_compute_dtype(t.dtype)).contiguous()
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _autocast_off(x: torch.Tensor) -> AbstractContextManager:
+    # Autocast would run the band matmul in bfloat16/float16; this layer always computes in float32.
+    device_type = x.device.type
+    if torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return nullcontext()
+
+
+class _LRNFunction(torch.autograd.Function):
+    """The fused LRN: forward from one window sum, backward in closed form from the saved input and scale."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: torch.Tensor, window: _Window, beta: float) -> torch.Tensor:
+        with _autocast_off(x):
+            work = _working_copy(x)
+            scale = window.scale(work.square())
+            factor = _inverse_power(scale, beta)
+            empty = _empty_windows(scale, window)
+            if empty is not None and beta > 0:  # beta = 0 divides by scale^0 = 1 everywhere, 0^0 included
+                factor.masked_fill_(empty, 0.0)
+            out = factor.mul_(work)
+        ctx.save_for_backward(x, scale)
+        ctx.window, ctx.beta = window, beta
+        return out.to(dtype=x.dtype, memory_format=_memory_format(x))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+        x, scale = ctx.saved_tensors
+        window, beta = ctx.window, ctx.beta
+        with _autocast_off(x):
+            work, grad_work = _working_copy(x), _working_copy(grad)
+            grad_factor = _inverse_power(scale, beta).mul_(grad_work)  # g * scale^-beta
+            ratio = torch.mul(grad_factor, work).div_(scale)  # g * y / scale
+            empty = _empty_windows(scale, window)
+            if empty is not None:
+                ratio.masked_fill_(empty, 0.0)  # 0 * inf or 0 / 0 there, and the output is a constant 0
+                if beta > 0:
+                    grad_factor.masked_fill_(empty, 0.0)
+            grad_x = grad_factor.addcmul_(work, window.adjoint(ratio), value=-2.0 * beta)
+        return grad_x.to(dtype=x.dtype, memory_format=_memory_format(x)), None, None
+
+
+def _empty_windows(scale: torch.Tensor, window: _Window) -> torch.Tensor | None:
+    """Where scale = 0 (k = 0 and an all-zero window) x / scale^beta is 0 / 0; it is defined as 0 there."""
+    return scale == 0 if window.k == 0 else None
+
+
 class LocalResponseNorm(nn.Module):
-    """b = a / (k + alpha' * sum over the window of a^2)^beta, out-of-range channels counting as zero."""
+    """b = a / (k + alpha' * sum over the window of a^2)^beta, out-of-range channels counting as zero.
+
+    `convention` picks the window and alpha' (pytorch, caffe, alexnet, article; see `channel_window`);
+    `region="within"` is Caffe's WITHIN_CHANNEL mode: a zero-padded size x size spatial window in the
+    value's own channel with alpha' = alpha / size^2 (Caffe fixes k = 1, the default here). Where k = 0
+    and the whole window is zero the output and its gradient are 0. Inputs are (N, C, ...) for "across"
+    and (N, C, H, W) for "within", of any floating dtype: float16/bfloat16 are computed in float32 and
+    returned in their own dtype, float64 is computed in float64 (for gradcheck).
+    """
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0,
                  convention: str = "pytorch", region: str = "across") -> None:
@@ -32,16 +219,21 @@ class LocalResponseNorm(nn.Module):
         return (f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, "
                 f"convention={self.convention}, region={self.region}")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        squared = x.float().square()
+    def _window(self) -> _Window:
         if self.region == "within":
-            pad = self.size // 2
-            window_sum = F.avg_pool2d(squared, self.size, stride=1, padding=pad, count_include_pad=True)
-            scale = self.k + self.alpha * window_sum
-        else:
-            before, after, divisor = channel_window(self.size, self.convention)
-            padded = F.pad(squared, (0, 0, 0, 0, before, after))
-            channels = x.shape[1]
-            window_sum = sum(padded[:, i:i + channels] for i in range(before + after + 1))
-            scale = self.k + (self.alpha / divisor) * window_sum
-        return (x.float() * scale.pow(-self.beta)).to(x.dtype)
+            half = self.size // 2
+            return _Window("within", self.size, half, half, self.alpha, self.k)  # alpha times the mean
+        before, after, divisor = channel_window(self.size, self.convention)
+        return _Window("across", self.size, before, after, self.alpha / divisor, self.k)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if not x.is_floating_point():
+            raise TypeError(f"LocalResponseNorm expects a floating-point input, got {x.dtype}")
+        if self.region == "within" and x.dim() != 4:
+            raise ValueError(f"LocalResponseNorm(region=within) expects (N, C, H, W), got {tuple(x.shape)}")
+        if x.dim() < 3:
+            raise ValueError(f"LocalResponseNorm expects (N, C, ...), at least 3 dims, got {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        return _LRNFunction.apply(x, self._window(), self.beta)

@@ -1,0 +1,122 @@
+"""The Hydra task: one job of `lrn-ablate train`, which never lets a failure escape unrecorded."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from lrn_ablate.conf_checks import check_config
+from lrn_ablate.errors import UserError
+from lrn_ablate.models import norm_channel_counts
+from lrn_ablate.rundir import RunDir
+
+# Settings that may change when a run is continued; any other difference means another experiment.
+RESUMABLE_KEYS = ("resume", "trainer.resume", "trainer.progress", "logger")
+
+
+class LastJob:
+    """Status and exit code of the last job run in this process (read by the CLI for single runs)."""
+
+    status: str = "failed"
+    exit_code: int = 1
+
+
+def _flatten(node: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(node, dict):
+        return {k: v for key, value in node.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): node}
+
+
+def _check_same_experiment(run_dir: RunDir, config: dict) -> None:
+    if not run_dir.config.exists():
+        return
+    saved, now = _flatten(OmegaConf.to_container(OmegaConf.load(run_dir.config))), _flatten(config)
+    changed = sorted(k for k in saved.keys() | now.keys()
+                     if saved.get(k) != now.get(k) and not k.startswith(RESUMABLE_KEYS))
+    if changed:
+        raise UserError(f"run directory {run_dir.path} holds a run with other settings ({', '.join(changed)}); "
+                        "continue it with `lrn-ablate train resume=<dir>` or pick another directory.")
+
+
+def _start(cfg: DictConfig, run_dir: RunDir) -> bool:
+    """Validate and write config.yaml; False when the run is already finished and resume=auto skips it."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    check_config(config, norm_channel_counts(config["model"]))
+    status = run_dir.read_summary().get("status")
+    if run_dir.checkpoint.exists() and cfg.trainer.resume == "never":
+        raise UserError(f"run directory {run_dir.path} already holds a run and trainer.resume=never; "
+                        "use trainer.resume=auto to continue it or pick another directory.")
+    if cfg.trainer.resume == "auto":
+        _check_same_experiment(run_dir, config)
+        if status == "completed":
+            print(f"skipped {run_dir.path}: already completed", flush=True)
+            return False
+    run_dir.config.write_text(OmegaConf.to_yaml(config))
+    return True
+
+
+def _record_failure(run_dir: RunDir, message: str) -> None:
+    summary = run_dir.read_summary()
+    summary.update(status="failed", error=message)
+    summary.setdefault("epochs_completed", 0)
+    run_dir.write_summary(summary)
+
+
+def run_job(cfg: DictConfig) -> str:
+    """Train one config into its run directory; returns the run's status."""
+    from lrn_ablate.train import train
+
+    hydra = HydraConfig.get()
+    if cfg.resume:
+        run_dir = RunDir(Path(cfg.resume))
+        cfg = OmegaConf.merge(OmegaConf.load(run_dir.config), {"trainer": {"resume": "auto"}})
+    else:
+        run_dir = RunDir(Path(hydra.runtime.output_dir))
+    multirun = hydra.mode == RunMode.MULTIRUN
+    group = f"{cfg.experiment_name}-{Path(hydra.sweep.dir).name}" if multirun else cfg.experiment_name
+    LastJob.status, LastJob.exit_code = "failed", 1
+    try:
+        run_dir.lock()
+    except UserError as err:
+        print(f"lrn-ablate train: error: {err}", file=sys.stderr, flush=True)
+        return "failed"
+    try:
+        if not _start(cfg, run_dir):
+            LastJob.status, LastJob.exit_code = "completed", 0
+            return "completed"
+        summary = train(cfg, run_dir, group)
+        LastJob.status = summary["status"]
+        LastJob.exit_code = {"completed": 0, "interrupted": 128 + (summary.get("signal") or 0)}.get(
+            LastJob.status, 1)
+        _print_outcome(run_dir, summary)
+    except UserError as err:
+        _record_failure(run_dir, str(err))
+        print(f"lrn-ablate train: error: {err}", file=sys.stderr, flush=True)
+    except Exception as err:  # noqa: BLE001 - any crash must end as a recorded failed run, not a lost one
+        (run_dir.path / "error.log").write_text(traceback.format_exc())
+        message = f"{type(err).__name__}: {err}"
+        _record_failure(run_dir, message)
+        print(f"lrn-ablate train: run failed with {message} (traceback in {run_dir.path / 'error.log'})",
+              file=sys.stderr, flush=True)
+    finally:
+        run_dir.unlock()
+    return LastJob.status
+
+
+def _print_outcome(run_dir: RunDir, summary: dict) -> None:
+    status, epochs = summary["status"], summary["epochs_completed"]
+    if status == "completed":
+        print(f"completed {epochs} epochs: test accuracy {summary['final_test_acc']:.4f} "
+              f"(best {summary['best_test_acc']:.4f} at epoch {summary['best_epoch']}) -> {run_dir.path}", flush=True)
+    elif status == "diverged":
+        where = summary["diverged_at"]
+        print(f"diverged: non-finite loss at epoch {where['epoch']}, step {where['step']} -> {run_dir.path}",
+              file=sys.stderr, flush=True)
+    else:
+        print(f"{status} after {epochs} epochs; continue with `lrn-ablate train resume={run_dir.path}`",
+              file=sys.stderr, flush=True)

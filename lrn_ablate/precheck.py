@@ -1,0 +1,77 @@
+"""Compose every config a `train` command will run and check it, before Hydra launches anything.
+
+Hydra reports a bad override with a screenful (search path, stack hint); this turns the common
+mistakes into one sentence, and catches bad values in any job of a sweep before the first one trains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from hydra import compose, initialize_config_module
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import MissingConfigException, OverrideParseException
+from omegaconf import OmegaConf
+
+from lrn_ablate.conf_checks import check_config
+from lrn_ablate.errors import UserError
+from lrn_ablate.models import norm_channel_counts
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), text).rstrip(".")
+
+
+def _candidates(overrides: list[str]) -> Iterator[list[str]]:
+    """The first value of every sweep, then each other value of each sweep with the rest at their first.
+
+    That covers every value given on the command line with len(values) compositions instead of the
+    whole cartesian product.
+    """
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException as err:
+        raise UserError(f"cannot parse override {err.override!r}: {_first_line(err.message)}.") from None
+    choices = []
+    for override in parsed:
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            choices.append([f"{key}={override.get_value_element_as_str()}"])
+    first = [values[0] for values in choices]
+    yield first
+    for i, values in enumerate(choices):
+        for value in values[1:]:
+            yield first[:i] + [value] + first[i + 1:]
+
+
+def _compose(overrides: list[str]) -> dict:
+    try:
+        cfg = compose(config_name="config", overrides=overrides)
+    except MissingConfigException as err:
+        group = (err.missing_cfg_file or "").split("/")[0]
+        options = ", ".join(err.options or [])
+        if group and options:
+            chosen = next((o for o in overrides if o.lstrip("+~").split("=")[0] == group), group)
+            raise UserError(f"{chosen} is not an option of {group}; choose one of: {options}.") from None
+        raise UserError(_first_line(str(err)) + ".") from None
+    except Exception as err:  # noqa: BLE001 - Hydra and OmegaConf raise many kinds; each is the user's input
+        if "not in struct" in str(err.__cause__):
+            key = str(err).split("'")[1]
+            raise UserError(f"{key} is not a setting; `lrn-ablate train --help` lists them "
+                            f"(to add a new key on purpose, write +{key}=...).") from None
+        cause = f" ({_first_line(str(err.__cause__))})" if err.__cause__ else ""
+        raise UserError(f"{_first_line(str(err))}{cause}.") from None
+    return OmegaConf.to_container(cfg, resolve=False)
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """Raise UserError for the first override or composed value that cannot run."""
+    own = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    with initialize_config_module(config_module="lrn_ablate.conf", version_base="1.3"):
+        for candidate in _candidates(own):
+            config = _compose(candidate)
+            if isinstance(config["dataset"].get("root"), str) and "${" in config["dataset"]["root"]:
+                config["dataset"]["root"] = None  # resolved by Hydra at run time; the loader checks it then
+            check_config(config, norm_channel_counts(config["model"]))

@@ -1,0 +1,103 @@
+"""`lrn-ablate report PATH...`: find runs, group them, and write the figures, tables and report.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lrn_ablate.errors import UserError
+from lrn_ablate.report.collect import collect_local, common_root
+from lrn_ablate.report.groups import BOOKKEEPING, find_baseline, group_runs
+from lrn_ablate.report.markdown import ReportInputs, counted, report_markdown, summary_markdown
+from lrn_ablate.report.plots import CURVES, group_colours, plot_cost, plot_curve
+from lrn_ablate.report.runs import STATUSES
+from lrn_ablate.report.summarize import METRICS, run_stats, summarize
+from lrn_ablate.report.sweeps import plot_sweeps
+from lrn_ablate.report.table import build_tables
+from lrn_ablate.report.wandb_source import collect_wandb
+
+PROG = "lrn-ablate report"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Compare logged runs: curves per group (mean over seeds), summary tables with Welch "
+                    "t-tests against a baseline, sweep heatmaps and the cost per epoch, in one report.md.")
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                        help="folders searched (recursively) for run directories: folders with summary.json")
+    parser.add_argument("--out", type=Path,
+                        help="output folder (default: report/ in the folder the PATHs have in common, so "
+                             "PATH/report for one PATH; ./report with --wandb)")
+    parser.add_argument("--metric", choices=METRICS, default="test_acc",
+                        help="metric of the summary, the baseline comparison and the sweep plots "
+                             "(default: %(default)s)")
+    parser.add_argument("--baseline", default="norm=none",
+                        help="KEY=VALUE[,KEY=VALUE...] picking the group the others are compared with; "
+                             "norm=X means norm.name=X (default: %(default)s)")
+    parser.add_argument("--format", choices=("png", "svg", "pdf"), default="png", help="figure file format")
+    parser.add_argument("--band", choices=("std", "minmax"), default="std",
+                        help="band around the mean curves: ±1 std or min–max over seeds "
+                             "(default: %(default)s)")
+    parser.add_argument("--ignore", action="append", default=[], metavar="KEY",
+                        help="treat this config key or section as bookkeeping, like seed (repeatable; e.g. "
+                             "--ignore experiment_name pools runs filed under different names)")
+    parser.add_argument("--wandb", metavar="ENTITY/PROJECT",
+                        help="read the runs of this W&B project (public API, needs network) instead of PATHs")
+    return parser
+
+
+def make_report(args: argparse.Namespace) -> Path:
+    """Write every output into the output folder; returns the path of report.md."""
+    notes: list[str] = []
+    if args.wandb:
+        records = collect_wandb(args.wandb, notes)
+        source, out = f"W&B {args.wandb}", args.out or Path("report")
+    else:
+        records = collect_local(args.paths, notes)
+        source, out = ", ".join(map(str, args.paths)), args.out or common_root(args.paths) / "report"
+    grouping = group_runs(records, (*BOOKKEEPING, *args.ignore))
+    tables = build_tables(records, grouping)
+    baseline, baseline_sentence = find_baseline(records, grouping, args.baseline)
+    for note in notes:
+        print(f"{PROG}: warning: {note}", file=sys.stderr)
+    counts = tables.runs["status"].value_counts()
+    print(f"{PROG}: found {counted(len(records), 'run')} in {counted(len(grouping.order), 'group')} ("
+          + ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts) + ")", file=sys.stderr)
+
+    summary = summarize(tables, args.metric, baseline)
+    per_run = run_stats(tables, args.metric)
+    colours = group_colours(grouping.order)
+    out.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out / "summary.csv", index=False)
+    stats_only = per_run.drop(columns=tables.runs.columns.drop("run"))
+    tables.runs.merge(stats_only, on="run", how="left").to_csv(out / "runs.csv", index=False)
+    (out / "summary.md").write_text(summary_markdown(summary, args.metric))
+    figures = {
+        "Curves": [plot_curve(tables, column, args.band, colours, out / f"curves_{column}.{args.format}")
+                   for column in CURVES],
+        "Sweep": plot_sweeps(per_run, grouping.label_keys, args.metric, colours, out, args.format),
+        "Cost": [plot_cost(summary, colours, out / f"cost.{args.format}")],
+    }
+    report = out / "report.md"
+    report.write_text(report_markdown(ReportInputs(
+        source=source, tables=tables, summary=summary, metric=args.metric, baseline=baseline,
+        baseline_sentence=baseline_sentence, band=args.band,
+        figures={title: paths for title, paths in figures.items() if paths}, notes=notes)))
+    return report
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.paths) == bool(args.wandb):
+        parser.error("give the run folders (PATH...) or --wandb ENTITY/PROJECT, one of the two")
+    try:
+        report = make_report(args)
+    except UserError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    print(f"{PROG}: wrote {report.parent}", file=sys.stderr)
+    print(report)
+    return 0

@@ -1,0 +1,181 @@
+"""summary.md and report.md: the tables and generated text around the figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from lrn_ablate.report.groups import display_key
+from lrn_ablate.report.runs import UNFINISHED
+from lrn_ablate.report.summarize import SIGNIFICANCE, best_group, higher_is_better
+from lrn_ablate.report.sweeps import METRIC_NAMES
+from lrn_ablate.report.table import Tables
+
+
+def counted(number: int, noun: str) -> str:
+    """1 run, 2 runs."""
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    return "\n".join([line(header), line(["---"] * len(header)), *(line(row) for row in rows)])
+
+
+def _number(value: float, digits: int) -> str:
+    return "" if pd.isna(value) else f"{value:,.{digits}f}"
+
+
+def _mean_std(row: pd.Series, column: str, factor: float, digits: int) -> str:
+    mean, std = row[f"{column}_mean"] * factor, row[f"{column}_std"] * factor
+    if pd.isna(mean):
+        return ""
+    return f"{mean:.{digits}f}" if pd.isna(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _unfinished(row: pd.Series) -> str:
+    return ", ".join(f"{row[status]} {status}" for status in UNFINISHED if row[status]) or "—"
+
+
+def metric_units(metric: str) -> tuple[str, float, int, str]:
+    """(name with unit, factor from logged value, decimals, unit of a difference)."""
+    if higher_is_better(metric):
+        return f"{METRIC_NAMES[metric]} (%)", 100.0, 2, "points"
+    return METRIC_NAMES[metric], 1.0, 4, ""
+
+
+def summary_markdown(summary: pd.DataFrame, metric: str) -> str:
+    name, factor, digits, unit = metric_units(metric)
+    final = f"final_{metric}"
+    header = ["group", "seeds", f"final {name}", f"best {name}", "best epoch", "final train accuracy (%)",
+              "seconds / epoch", "images / s", "not completed",
+              f"Δ final vs baseline ({unit})" if unit else "Δ final vs baseline", "p (Welch)"]
+    rows = []
+    for _, row in summary.iterrows():
+        rows.append([
+            f"**{row['group']}** (baseline)" if row["baseline"] else row["group"],
+            f"{row['n_seeds']}" + (f" ({row['seeds']})" if row["seeds"] else ""),
+            _mean_std(row, final, factor, digits),
+            _mean_std(row, f"best_{metric}", factor, digits),
+            _number(row["best_epoch_mean"], 1),
+            _mean_std(row, "final_train_acc", 100.0, 2),
+            _mean_std(row, "seconds_per_epoch", 1.0, 2),
+            _number(row["images_per_second_mean"], 0),
+            _unfinished(row),
+            "" if pd.isna(row[f"delta_{final}"]) else f"{row[f'delta_{final}'] * factor:+.{digits}f}",
+            "" if pd.isna(row["p_value"]) else f"{row['p_value']:.3g}",
+        ])
+    return markdown_table(header, rows) + "\n"
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    source: str  # where the runs came from, as the user gave it
+    tables: Tables
+    summary: pd.DataFrame
+    metric: str
+    baseline: str | None
+    baseline_sentence: str
+    band: str
+    figures: dict[str, list[Path]]  # section title -> figure files (in the output folder)
+    notes: list[str]
+
+
+def _figure(path: Path) -> str:
+    # A PDF does not display inline in Markdown viewers: link it instead.
+    title = path.stem.replace("_", " ")
+    return f"[{title}]({path.name})" if path.suffix == ".pdf" else f"![{title}]({path.name})"
+
+
+def _comparison_lines(inputs: ReportInputs) -> list[str]:
+    if inputs.baseline is None:
+        return []
+    _, factor, digits, unit = metric_units(inputs.metric)
+    final = f"final_{inputs.metric}"
+    lines = []
+    for _, row in inputs.summary[~inputs.summary["baseline"]].iterrows():
+        delta, p = row[f"delta_{final}"], row["p_value"]
+        if pd.isna(delta):
+            lines.append(f"- `{row['group']}`: no completed runs to compare.")
+            continue
+        text = f"- `{row['group']}`: {delta * factor:+.{digits}f}{' ' + unit if unit else ''} vs baseline"
+        if pd.isna(p):
+            text += "; no test (needs at least 2 seeds on both sides, with some spread)."
+        else:
+            verdict = "significant" if p < SIGNIFICANCE else "not significant"
+            text += f", p = {p:.3g} (Welch's t-test): {verdict} at {SIGNIFICANCE}."
+        lines.append(text)
+    return lines
+
+
+def _span(values: pd.Series) -> str:
+    """3, or 2–3 when the values differ."""
+    low, high = int(values.min()), int(values.max())
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def _overview(inputs: ReportInputs) -> list[str]:
+    runs, summary, metric = inputs.tables.runs, inputs.summary, inputs.metric
+    _, factor, digits, unit = metric_units(metric)
+    counts = runs["status"].value_counts()
+    status_text = ", ".join(f"{counts[s]} {s}" for s in ("completed", *UNFINISHED) if s in counts)
+    keys = [f"`{display_key(key)}`" for key in inputs.tables.grouping.label_keys]
+    lines = [
+        f"Runs from `{inputs.source}`: {counted(len(runs), 'run')} ({status_text}) in "
+        f"{counted(len(summary), 'group')}.",
+        "",
+        f"- Groups differ in: {', '.join(keys)}." if keys else "- All runs share one setting.",
+        f"- Completed runs (seeds) per group: {_span(summary['n_seeds'])}.",
+    ]
+    epochs = summary["epochs"].dropna()
+    if len(epochs):
+        lines.append(f"- Epochs: {_span(epochs)}.")
+    best = best_group(summary, metric)
+    if best is not None:
+        value = summary.set_index("group").loc[best, f"final_{metric}_mean"] * factor
+        shown = f"{value:.{digits}f}" + (" %" if unit else "")
+        lines.append(f"- Best group by mean final {METRIC_NAMES[metric]}: `{best}` ({shown}).")
+    lines += ["", inputs.baseline_sentence, "", *_comparison_lines(inputs)]
+    return lines
+
+
+def _unfinished_runs(runs: pd.DataFrame) -> list[str]:
+    listed = runs[runs["status"] != "completed"]
+    if listed.empty:
+        return [f"All {len(runs)} runs completed."]
+    rows = []
+    for _, run in listed.iterrows():
+        details = []
+        if run["status"] == "diverged" and not pd.isna(run["diverged_epoch"]):
+            details.append(f"non-finite loss in epoch {int(run['diverged_epoch'])}")
+        if isinstance(run["error"], str):
+            details.append(run["error"])
+        planned = "?" if pd.isna(run["epochs_planned"]) else str(int(run["epochs_planned"]))
+        epochs = f"{int(run['epochs_completed'])}/{planned}"
+        rows.append([f"`{run['run']}`", run["group"], run["status"], epochs, "; ".join(details)])
+    return ["These runs are counted in the summary but not averaged into any number or curve; diverged "
+            "runs' partial curves are drawn dashed.", "",
+            markdown_table(["run", "group", "status", "epochs", "detail"], rows)]
+
+
+def report_markdown(inputs: ReportInputs) -> str:
+    lines = ["# LRN ablation report", "", *_overview(inputs), "", "## Summary", "",
+             f"Means ± std over seeds of completed runs; `summary.csv` has the same numbers as fractions. "
+             f"Δ and p compare the final {METRIC_NAMES[inputs.metric]} with the baseline group.", "",
+             summary_markdown(inputs.summary, inputs.metric)]
+    for title, paths in inputs.figures.items():
+        lines += [f"## {title}", ""]
+        if title == "Curves":
+            band = "±1 std" if inputs.band == "std" else "min–max"
+            lines += [f"Mean over the completed runs of each group with a {band} band. Runs of different "
+                      "lengths are aligned by epoch: each epoch averages the runs that reached it.", ""]
+        lines += [line for path in paths for line in (_figure(path), "")]
+    lines += ["## Runs not averaged", "", *_unfinished_runs(inputs.tables.runs)]
+    if inputs.notes:
+        lines += ["", "## Notes", "", *(f"- {note}" for note in inputs.notes)]
+    return "\n".join(lines).rstrip() + "\n"

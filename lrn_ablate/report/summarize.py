@@ -1,0 +1,107 @@
+"""Numbers per run and per group: final and best of the metric, cost, and the Welch test against a baseline.
+
+Only completed runs enter a mean; every other status is counted in its own column.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from lrn_ablate.report.runs import UNFINISHED
+from lrn_ablate.report.table import Tables
+
+METRICS = ("test_acc", "test_loss", "train_acc", "train_loss")
+SIGNIFICANCE = 0.05
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric.endswith("_acc")
+
+
+def run_stats(tables: Tables, metric: str) -> pd.DataFrame:
+    """One row per completed run that logged epochs: its run columns plus final/best numbers."""
+    completed = tables.epochs[tables.epochs["status"] == "completed"]
+    rows = []
+    for run, epochs in completed.groupby("run", sort=False):
+        epochs = epochs.sort_values("epoch")
+        # Epoch 1 carries one-time costs (warm-up, allocator, cuDNN autotuning, compilation): cost is per
+        # epoch from the second on, when there is one.
+        steady = epochs.iloc[1:] if len(epochs) > 1 else epochs
+        values = epochs.set_index("epoch")[metric].dropna()
+        if len(values):
+            best_epoch = values.idxmax() if higher_is_better(metric) else values.idxmin()
+        else:
+            best_epoch = np.nan
+        rows.append({
+            "run": run,
+            "last_epoch": epochs["epoch"].iloc[-1],
+            f"final_{metric}": epochs[metric].iloc[-1],
+            f"best_{metric}": values.get(best_epoch, np.nan),
+            "best_epoch": best_epoch,  # the first epoch that reached the best value
+            "final_train_acc": epochs["train_acc"].iloc[-1],
+            "seconds_per_epoch": steady["epoch_seconds"].mean(),
+            "images_per_second": steady["images_per_second"].mean(),
+        })
+    columns = ["run", "last_epoch", f"final_{metric}", f"best_{metric}", "best_epoch", "final_train_acc",
+               "seconds_per_epoch", "images_per_second"]
+    return tables.runs.merge(pd.DataFrame(rows, columns=columns), on="run")
+
+
+def welch_p(sample: pd.Series, reference: pd.Series) -> float | None:
+    """Welch's t-test p-value, or None below two values a side or when both sides have no spread."""
+    sample, reference = sample.dropna(), reference.dropna()
+    if len(sample) < 2 or len(reference) < 2:
+        return None
+    with warnings.catch_warnings():  # identical values on both sides: scipy warns and returns nan
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = stats.ttest_ind(sample, reference, equal_var=False).pvalue
+    return None if np.isnan(p) else float(p)
+
+
+def summarize(tables: Tables, metric: str, baseline: str | None) -> pd.DataFrame:
+    """One row per group (in display order): the group's varying keys, seeds, means and stds, status counts,
+    and the difference in final metric from the baseline group with its Welch p-value."""
+    per_run = run_stats(tables, metric)
+    final, best = f"final_{metric}", f"best_{metric}"
+    reference = per_run.loc[per_run["group"] == baseline, final] if baseline else None
+    rows = []
+    for label in tables.grouping.order:
+        runs = tables.runs[tables.runs["group"] == label]
+        done = per_run[per_run["group"] == label]
+        seeds = sorted(done["seed"].dropna().astype(int)) if "seed" in done else []
+        row = {"group": label, **{key: runs[key].iloc[0] for key in tables.grouping.label_keys},
+               "n_seeds": len(done), "seeds": ",".join(map(str, seeds)),
+               "epochs": done["last_epoch"].max()}
+        for column in (final, best, "best_epoch", "final_train_acc", "seconds_per_epoch",
+                       "images_per_second"):
+            row[f"{column}_mean"] = done[column].mean()
+            row[f"{column}_std"] = done[column].std(ddof=1)  # NaN with one seed
+        row.update({status: int((runs["status"] == status).sum()) for status in UNFINISHED})
+        compare = reference is not None and label != baseline and len(done) > 0 and len(reference) > 0
+        row[f"delta_{final}"] = done[final].mean() - reference.mean() if compare else np.nan
+        row["p_value"] = welch_p(done[final], reference) if compare else None
+        row["baseline"] = label == baseline
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def epoch_curve(epochs: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean, std, min, max and count of `column` per epoch over the given runs' rows.
+
+    Runs of different lengths are aligned by epoch: each epoch averages the runs that reached it.
+    """
+    values = epochs[["epoch", column]].replace([np.inf, -np.inf], np.nan)
+    curve = values.groupby("epoch")[column].agg(["mean", "std", "min", "max", "count"])
+    return curve.sort_index()
+
+
+def best_group(summary: pd.DataFrame, metric: str) -> str | None:
+    """The group with the best mean final metric (among groups with a completed run)."""
+    means = summary.set_index("group")[f"final_{metric}_mean"].dropna()
+    if means.empty:
+        return None
+    return str(means.idxmax() if higher_is_better(metric) else means.idxmin())

@@ -1,0 +1,50 @@
+"""One optimisation step and one evaluation pass, under the precision the trainer asks for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+
+import torch
+import torch.nn.functional as F
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+Step = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    dtype = PRECISIONS[precision]
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def make_train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                    device: torch.device, precision: str) -> Step:
+    """A step returning (loss, number correct) as tensors, so the device never waits on the host."""
+
+    def step(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with autocast(device, precision):
+            logits = model(images)
+            loss = F.cross_entropy(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return loss.detach(), (logits.argmax(dim=1) == labels).sum()
+
+    return step
+
+
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], count: int,
+             device: torch.device, precision: str) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) over a whole split."""
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    for images, labels in batches:
+        with autocast(device, precision):
+            logits = model(images).float()
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum").double()
+        correct += (logits.argmax(dim=1) == labels).sum()
+    model.train()
+    return loss_sum.item() / count, correct.item() / count
