@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.image
@@ -338,6 +339,30 @@ def test_a_cut_off_or_corrupt_metrics_line_is_dropped_with_a_warning(
     assert "## Notes" in (out / "report.md").read_text()
 
 
+def test_broken_run_files_are_noted_not_fatal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "runs"
+    write_run(root / "good", norm_config("none"), 0, [0.5, 0.6])
+    (root / "no_config").mkdir()
+    (root / "no_config" / "summary.json").write_text('{"status": "failed", "error": "died early"}')
+    broken = write_run(root / "broken", norm_config("lrn"), 0, [0.5])
+    (broken / "summary.json").write_text("{half written")
+    (broken / "config.yaml").write_text("norm: {name: lrn\n")
+    code, _, stderr = run_report(root, capsys=capsys)
+    assert code == 0 and "Traceback" not in stderr
+    assert "found 3 runs in 2 groups (1 completed, 2 failed)" in stderr
+    assert "broken: unreadable config.yaml" in stderr and "no_config: no config.yaml" in stderr
+    report = (root / "report" / "report.md").read_text()
+    assert "| `runs/no_config` | no readable config | failed | 0/? | died early |" in report
+    assert list(read_summary(root / "report").index) == ["all runs", "no readable config"]
+
+
+def test_the_report_never_imports_torch(two_groups: Path, tmp_path: Path) -> None:
+    code = ("import sys; from lrn_ablate.report.cli import main; "
+            f"main([{str(two_groups)!r}, '--out', {str(tmp_path / 'out')!r}]); "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
 def test_the_baseline_can_be_any_setting_or_none(two_groups: Path, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
@@ -423,7 +448,12 @@ def test_wandb_source_builds_the_same_table(monkeypatch: pytest.MonkeyPatch, tmp
                                             capsys: pytest.CaptureFixture[str]) -> None:
     wandb = pytest.importorskip("wandb")
     runs = [FakeWandbRun("a", "none", 0, [0.5, 0.6]), FakeWandbRun("b", "none", 1, [0.5, 0.7]),
-            FakeWandbRun("c", "lrn", 0, [0.5, 0.8])]
+            FakeWandbRun("c", "lrn", 0, [0.5, 0.8]), FakeWandbRun("d", "lrn", 1, [0.5])]
+    runs[3].summary = {"status": "diverged", "diverged_at": {"epoch": 2, "step": 5}}
+    runs[3].state = "failed"
+    crashed = FakeWandbRun("e", "none", 2, [0.4])
+    crashed.summary, crashed.state = {}, "crashed"  # died before writing its status
+    runs.append(crashed)
 
     class FakeApi:
         def runs(self, path: str) -> list[FakeWandbRun]:
@@ -437,7 +467,10 @@ def test_wandb_source_builds_the_same_table(monkeypatch: pytest.MonkeyPatch, tmp
     summary = read_summary(out)
     assert summary.loc["norm=none", "final_test_acc_mean"] == pytest.approx(0.65)
     assert summary.loc["norm=lrn", "n_seeds"] == 1
-    assert "Runs from `W&B me/lrn-ablate`" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Runs from `W&B me/lrn-ablate`" in report
+    assert "| `me/lrn-ablate/d` | norm=lrn | diverged | 1/? | non-finite loss in epoch 2 |" in report
+    assert summary.loc["norm=none", "failed"] == 1
 
 
 @pytest.mark.slow

@@ -105,8 +105,9 @@ def _band_sum(t: torch.Tensor, before: int, after: int, coef: float, k: float) -
     n, channels = t.shape[:2]
     flat = t.reshape(n, channels, -1)
     band = _band(channels, before, after, coef, t.dtype, t.device).expand(n, channels, channels)
-    base = flat.new_full((1, 1, 1), k).expand_as(flat)
-    return torch.baddbmm(base, band, flat).view(t.shape)
+    if k == 0:
+        return torch.bmm(band, flat).view(t.shape)
+    return torch.baddbmm(flat.new_full((1, 1, 1), k).expand_as(flat), band, flat).view(t.shape)
 
 
 def _shifted_sum(t: torch.Tensor, before: int, after: int, coef: float, k: float) -> torch.Tensor:
@@ -164,7 +165,7 @@ class _LRNFunction(torch.autograd.Function):
     def forward(ctx: FunctionCtx, x: torch.Tensor, window: _Window, beta: float) -> torch.Tensor:
         with _autocast_off(x):
             work = _working_copy(x)
-            scale = window.scale(work.square())
+            scale = window.scale(work * work)
             factor = _inverse_power(scale, beta)
             empty = _empty_windows(scale, window)
             if empty is not None and beta > 0:  # beta = 0 divides by scale^0 = 1 everywhere, 0^0 included

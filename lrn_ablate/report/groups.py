@@ -19,6 +19,7 @@ from lrn_ablate.report.runs import RunRecord, format_value
 # user filed under different names stay apart (and are labelled so) unless `--ignore experiment_name`.
 BOOKKEEPING = ("seed", "resume", "data_root", "dataset.root", "trainer.resume", "trainer.progress", "logger")
 MISSING_TEXT = "—"
+NO_CONFIG = "no readable config"
 
 
 class _Missing:
@@ -66,26 +67,38 @@ def _sort_value(value: Any) -> tuple[int, Any]:
     return (1, format_value(value))
 
 
+# Runs without a readable config get a group of their own (listed last) but must not make every key look
+# varied, so they stay out of the comparison that picks the label keys.
+_UNKNOWN: tuple[Any, ...] = (NO_CONFIG,)
+
+
+def _setting(record: RunRecord, keys: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(record.config.get(key, MISSING) for key in keys) if record.config else _UNKNOWN
+
+
 def group_runs(records: Sequence[RunRecord], ignored: Sequence[str] = BOOKKEEPING) -> Grouping:
     keys = list(dict.fromkeys(key for record in records for key in record.config
                               if not is_ignored(key, ignored)))
     key_set = set(keys)
-    settings = {record.run: tuple(record.config.get(key, MISSING) for key in keys) for record in records}
-    distinct = list(dict.fromkeys(settings.values()))
+    settings = {record.run: _setting(record, keys) for record in records}
+    known = [setting for setting in dict.fromkeys(settings.values()) if setting is not _UNKNOWN]
 
     def varies(index: int, setting: tuple[Any, ...]) -> bool:
         choice = _choice(keys[index], key_set)
-        scope = distinct
+        scope = known
         if choice is not None:  # only runs of the same choice decide whether a choice's sub-key varies
             at = keys.index(choice)
-            scope = [other for other in distinct if other[at] == setting[at]]
+            scope = [other for other in known if other[at] == setting[at]]
         return len({other[index] for other in scope}) > 1
 
-    named = {setting: [i for i in range(len(keys)) if varies(i, setting)] for setting in distinct}
+    named = {setting: [i for i in range(len(keys)) if varies(i, setting)] for setting in known}
     label_of = {setting: ", ".join(_display(keys[i], setting[i]) for i in indices) or "all runs"
                 for setting, indices in named.items()}
+    label_of[_UNKNOWN] = NO_CONFIG
     used = sorted({i for indices in named.values() for i in indices})
-    ordered = sorted(distinct, key=lambda setting: [_sort_value(setting[i]) for i in used])
+    ordered = sorted(known, key=lambda setting: [_sort_value(setting[i]) for i in used])
+    if _UNKNOWN in settings.values():
+        ordered.append(_UNKNOWN)
     return Grouping(
         labels={run: label_of[setting] for run, setting in settings.items()},
         order=[label_of[setting] for setting in ordered],

@@ -30,6 +30,8 @@ def _metrics(history: list[dict[str, Any]]) -> pd.DataFrame:
 def _record(run: Any, path: str, notes: list[str]) -> RunRecord:
     name = f"{path}/{run.id}"
     summary = {field: run.summary.get(field) for field in SUMMARY_FIELDS if field in run.summary}
+    if summary.get("diverged_at") is not None:  # a nested summary value is W&B's own mapping type
+        summary["diverged_at"] = dict(summary["diverged_at"].items())
     summary.setdefault("status", STATE_TO_STATUS.get(run.state, run.state))
     return RunRecord(
         run=name,
