@@ -100,14 +100,28 @@ def check_optim(optim: Mapping[str, Any]) -> None:
         require_positive_number("optim.gamma", optim.get("gamma"))
 
 
+def check_image_tree(root: Path) -> None:
+    """An ImageFolder tree has train/<class>/ folders and a test/ (or val/) folder."""
+    if not root.is_dir():
+        raise UserError(f"dataset.root={str(root)!r} is not a directory; point it at a folder with train/ and test/.")
+    train = root / "train"
+    if not train.is_dir():
+        raise UserError(f"dataset.root={str(root)!r} has no train/ folder (expected train/<class>/*).")
+    if not any(d.is_dir() and not d.name.startswith(".") for d in train.iterdir()):
+        raise UserError(f"dataset.root={str(root)!r} has no class folders in train/ (expected train/<class>/*).")
+    if not (root / "test").is_dir() and not (root / "val").is_dir():
+        raise UserError(f"dataset.root={str(root)!r} has train/ but no test/ or val/ folder.")
+
+
 def check_dataset(dataset: Mapping[str, Any]) -> None:
     require_choice("dataset.augment", dataset.get("augment", "none"), AUGMENTATIONS)
+    root = dataset.get("root")
     if dataset.get("name") == "imagefolder":
-        root = dataset.get("root")
         if root in (None, "???"):
             raise UserError("dataset=imagefolder needs dataset.root=<folder with train/ and test/>.")
-        if not Path(str(root)).is_dir():
-            raise UserError(f"dataset.root={root!r} is not a directory; point it at a folder with train/ and test/.")
+        check_image_tree(Path(str(root)))
+    elif dataset.get("name") == "cifar10" and root and (Path(str(root)) / "train").is_dir():
+        check_image_tree(Path(str(root)))
         for key in ("image_size", "channels"):
             if dataset.get(key) is not None:
                 require_positive_int(f"dataset.{key}", dataset.get(key))

@@ -68,7 +68,8 @@ def _compose(overrides: list[str]) -> dict:
 
 def check_overrides(overrides: list[str]) -> None:
     """Raise UserError for the first override or composed value that cannot run."""
-    own = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    # Hydra's own settings do not change the config, except the search path, which adds config groups.
+    own = [o for o in overrides if not o.lstrip("+~").startswith("hydra") or o.startswith("hydra.searchpath")]
     with initialize_config_module(config_module="lrn_ablate.conf", version_base="1.3"):
         for candidate in _candidates(own):
             config = _compose(candidate)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import run_cli
 from scipy import stats
 
 from lrn_ablate.report.cli import main
@@ -476,14 +477,11 @@ def test_wandb_source_builds_the_same_table(monkeypatch: pytest.MonkeyPatch, tmp
 @pytest.mark.slow
 def test_end_to_end_sweep_through_the_training_cli(tmp_path: Path) -> None:
     """A real 3-epoch sweep (norm none/lrn x seed 0/1 on digits), then the report, both as commands."""
-    cli = shutil.which("lrn-ablate") or pytest.skip("lrn-ablate is not installed (pip install -e .)")
     sweep = tmp_path / "sweep"
-    train = subprocess.run([cli, "train", "-m", "dataset=digits", "trainer.epochs=3", "norm=none,lrn",
-                            "seed=0,1", "logger=none", f"hydra.sweep.dir={sweep}"],
-                           cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    train = run_cli(["train", "-m", "dataset=digits", "trainer.epochs=3", "norm=none,lrn", "seed=0,1",
+                     "logger=none", f"hydra.sweep.dir={sweep}"], tmp_path, timeout=900)
     assert train.returncode == 0, train.stderr[-3000:]
-    report = subprocess.run([cli, "report", str(sweep)], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=300)
+    report = run_cli(["report", str(sweep)], tmp_path)
     assert report.returncode == 0, report.stderr
     assert "found 4 runs in 2 groups (4 completed)" in report.stderr
 

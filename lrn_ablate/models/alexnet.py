@@ -249,8 +249,8 @@ def build_alexnet(model: Mapping[str, Any], make_norm: NormFactory, in_channels:
     design = model["image_size"]
     if design is not None and design != image_size:
         raise UserError(f"model={model['name']} is built for {design}x{design} images but the dataset gives "
-                        f"{image_size}x{image_size}; set model.image_size={image_size} (or null), resize the "
-                        f"data (dataset.image_size for imagefolder), or use model=alexnet_cifar for 32x32.")
+                        f"{image_size}x{image_size}; resize the data (dataset.image_size for imagefolder) or "
+                        f"set model.image_size={image_size} (model=alexnet_cifar is AlexNet made for 32x32).")
     net = AlexNet(in_channels, image_size, num_classes, make_norm,
                   conv1=_conv1_geometry(model["name"], image_size),
                   conv_channels=model["conv_channels"], fc_features=model["fc_features"],

@@ -54,18 +54,22 @@ class _Window:
     coef: float
     k: float
 
-    def scale(self, squares: torch.Tensor) -> torch.Tensor:
+    def uses_band(self, t: torch.Tensor) -> bool:
+        """Whether the channel window is summed by the band matmul (decided once per forward)."""
+        return self.region == "across" and _use_band(t, self.before + self.after + 1)
+
+    def scale(self, squares: torch.Tensor, band: bool) -> torch.Tensor:
         if self.region == "within":
             return _pool_mean(squares, self.size).mul_(self.coef).add_(self.k)
-        if _use_band(squares, self.before + self.after + 1):
+        if band:
             return _band_sum(squares, self.before, self.after, self.coef, self.k)
         return _shifted_sum(squares, self.before, self.after, self.coef, self.k)
 
-    def adjoint(self, t: torch.Tensor) -> torch.Tensor:
+    def adjoint(self, t: torch.Tensor, band: bool) -> torch.Tensor:
         if self.region == "within":
             return _pool_mean(t, self.size).mul_(self.coef)  # the centred square window is its own transpose
         # channel c is in the window of channel j exactly when j is in [c - after, c + before]
-        if _use_band(t, self.before + self.after + 1):
+        if band:
             return _band_sum(t, self.after, self.before, self.coef, 0.0)
         return _shifted_sum(t, self.after, self.before, self.coef, 0.0)
 
@@ -75,21 +79,20 @@ def _pool_mean(t: torch.Tensor, size: int) -> torch.Tensor:
     return F.avg_pool2d(t, size, stride=1, padding=size // 2, count_include_pad=True)
 
 
-def _matmul_is_exact(t: torch.Tensor) -> bool:
-    """False where float32 matmuls may run in TF32/bf16 (set_float32_matmul_precision), too coarse here."""
+def _cpu_matmul_is_exact(t: torch.Tensor) -> bool:
+    """False where float32 matmuls may run in bf16 (set_float32_matmul_precision), too coarse here."""
     if t.dtype == torch.float64:
         return True
-    backend = torch.backends.mkldnn if t.device.type == "cpu" else torch.backends.cuda
-    matmul = getattr(backend, "matmul", None)
-    if matmul is not None and hasattr(matmul, "fp32_precision"):
+    matmul = getattr(torch.backends.mkldnn, "matmul", None)
+    if matmul is not None and hasattr(matmul, "fp32_precision"):  # torch >= 2.9
         return matmul.fp32_precision in ("none", "ieee")
     return torch.get_float32_matmul_precision() == "highest"
 
 
 def _use_band(t: torch.Tensor, width: int) -> bool:
-    # On CUDA the shifted adds are cheap memory-bound kernels, so the band is a CPU-only choice.
+    # On CUDA the shifted adds are cheap memory-bound kernels (and matmuls may run in TF32): CPU only.
     return (t.device.type == "cpu" and t.shape[1] <= _BAND_CHANNELS_PER_SHIFT * (width - 1)
-            and _matmul_is_exact(t))
+            and _cpu_matmul_is_exact(t))
 
 
 @lru_cache(maxsize=64)
@@ -165,15 +168,16 @@ class _LRNFunction(torch.autograd.Function):
     def forward(ctx: FunctionCtx, x: torch.Tensor, window: _Window, beta: float) -> torch.Tensor:
         with _autocast_off(x):
             work = _working_copy(x)
-            scale = window.scale(work * work)
+            band = window.uses_band(work)
+            scale = window.scale(work * work, band)
             factor = _inverse_power(scale, beta)
             empty = _empty_windows(scale, window)
             if empty is not None and beta > 0:  # beta = 0 divides by scale^0 = 1 everywhere, 0^0 included
                 factor.masked_fill_(empty, 0.0)
             out = factor.mul_(work)
         ctx.save_for_backward(x, scale)
-        ctx.window, ctx.beta = window, beta
-        return out.to(dtype=x.dtype, memory_format=_memory_format(x))
+        ctx.window, ctx.beta, ctx.band, ctx.memory_format = window, beta, band, _memory_format(x)
+        return out.to(dtype=x.dtype, memory_format=ctx.memory_format)
 
     @staticmethod
     @once_differentiable
@@ -189,8 +193,8 @@ class _LRNFunction(torch.autograd.Function):
                 ratio.masked_fill_(empty, 0.0)  # 0 * inf or 0 / 0 there, and the output is a constant 0
                 if beta > 0:
                     grad_factor.masked_fill_(empty, 0.0)
-            grad_x = grad_factor.addcmul_(work, window.adjoint(ratio), value=-2.0 * beta)
-        return grad_x.to(dtype=x.dtype, memory_format=_memory_format(x)), None, None
+            grad_x = grad_factor.addcmul_(work, window.adjoint(ratio, ctx.band), value=-2.0 * beta)
+        return grad_x.to(dtype=x.dtype, memory_format=ctx.memory_format), None, None
 
 
 def _empty_windows(scale: torch.Tensor, window: _Window) -> torch.Tensor | None:

@@ -66,10 +66,13 @@ def make_report(args: argparse.Namespace) -> Path:
     print(f"{PROG}: found {counted(len(records), 'run')} in {counted(len(grouping.order), 'group')} ("
           + ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts) + ")", file=sys.stderr)
 
-    summary = summarize(tables, args.metric, baseline)
     per_run = run_stats(tables, args.metric)
+    summary = summarize(tables, per_run, args.metric, baseline)
     colours = group_colours(grouping.order)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create the output folder '{out}': {error.strerror}.") from None
     summary.to_csv(out / "summary.csv", index=False)
     stats_only = per_run.drop(columns=tables.runs.columns.drop("run"))
     tables.runs.merge(stats_only, on="run", how="left").to_csv(out / "runs.csv", index=False)

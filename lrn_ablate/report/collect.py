@@ -75,9 +75,13 @@ def _parse_row(fields: list[str]) -> list[float] | None:
 
 def read_metrics(path: Path, run: str, notes: list[str]) -> pd.DataFrame:
     """metrics.csv as numbers; a line cut short by a kill (no newline, too few fields) is dropped, noted."""
-    if not path.exists():
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+    except FileNotFoundError:
         return empty_metrics()
-    lines = path.read_text().splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError) as error:
+        notes.append(f"{run}: unreadable metrics.csv ({error}); its metrics are ignored.")
+        return empty_metrics()
     if not lines:
         return empty_metrics()
     header = [name.strip() for name in lines[0].strip().split(",")]

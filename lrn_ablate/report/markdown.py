@@ -101,7 +101,7 @@ def _comparison_lines(inputs: ReportInputs) -> list[str]:
     for _, row in inputs.summary[~inputs.summary["baseline"]].iterrows():
         delta, p = row[f"delta_{final}"], row["p_value"]
         if pd.isna(delta):
-            lines.append(f"- `{row['group']}`: no completed runs to compare.")
+            lines.append(f"- `{row['group']}`: no comparison (it or the baseline has no completed run).")
             continue
         text = f"- `{row['group']}`: {delta * factor:+.{digits}f}{' ' + unit if unit else ''} vs baseline"
         if pd.isna(p):
@@ -163,17 +163,27 @@ def _unfinished_runs(runs: pd.DataFrame) -> list[str]:
             markdown_table(["run", "group", "status", "epochs", "detail"], rows)]
 
 
+def _section_text(title: str, inputs: ReportInputs) -> str:
+    if title == "Curves":
+        band = "±1 std" if inputs.band == "std" else "min–max"
+        return (f"Mean over the completed runs of each group with a {band} band. Runs of different lengths "
+                "are aligned by epoch: each epoch averages the runs that reached it.")
+    if title == "Sweep":
+        return (f"Final {METRIC_NAMES[inputs.metric]} per setting of the swept numeric keys, averaged over "
+                "seeds only: every other setting that varies gets its own panel or line.")
+    return ("Seconds per training epoch, mean ± std over completed runs; epoch 1 (one-time warm-up) is "
+            "left out.")
+
+
 def report_markdown(inputs: ReportInputs) -> str:
     lines = ["# LRN ablation report", "", *_overview(inputs), "", "## Summary", "",
-             f"Means ± std over seeds of completed runs; `summary.csv` has the same numbers as fractions. "
+             "Means ± std over seeds of completed runs; `summary.csv` has the same numbers in the logged "
+             "units (accuracies as fractions). "
              f"Δ and p compare the final {METRIC_NAMES[inputs.metric]} with the baseline group.", "",
              summary_markdown(inputs.summary, inputs.metric)]
     for title, paths in inputs.figures.items():
         lines += [f"## {title}", ""]
-        if title == "Curves":
-            band = "±1 std" if inputs.band == "std" else "min–max"
-            lines += [f"Mean over the completed runs of each group with a {band} band. Runs of different "
-                      "lengths are aligned by epoch: each epoch averages the runs that reached it.", ""]
+        lines += [_section_text(title, inputs), ""]
         lines += [line for path in paths for line in (_figure(path), "")]
     lines += ["## Runs not averaged", "", *_unfinished_runs(inputs.tables.runs)]
     if inputs.notes:

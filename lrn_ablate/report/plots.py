@@ -60,6 +60,14 @@ def _with_gap(epochs: pd.DataFrame) -> pd.DataFrame:
     return epochs.assign(gap=epochs["train_acc"] - epochs["test_acc"])
 
 
+def _bounded(completed: tuple[float, float], everything: tuple[float, float]) -> tuple[float, float]:
+    """The y-range of all lines, widened past the completed runs' range by at most that range's height on
+    each side, so a diverged run shows where it left without its exploding loss flattening the rest."""
+    low, high = completed
+    span = high - low
+    return max(everything[0], low - span), min(everything[1], high + span)
+
+
 def plot_curve(tables: Tables, column: str, band: str, colours: dict[str, Any], path: Path) -> Path:
     """Mean over completed runs per epoch with a band; diverged runs drawn dashed, one line each."""
     title, ylabel, factor = CURVES[column]
@@ -93,7 +101,7 @@ def plot_curve(tables: Tables, column: str, band: str, colours: dict[str, Any], 
         if len(finite):
             ax.plot(finite.index[-1], finite.iloc[-1] * factor, color=colour, marker="x", markersize=7)
     if limits is not None:
-        ax.set_ylim(limits)  # a diverged run's huge losses must not flatten the curves that finished
+        ax.set_ylim(_bounded(limits, ax.get_ylim()))
     if len(diverged):
         ax.plot([], [], color="grey", linestyle="--", marker="x",
                 label="diverged run (not averaged; x = last epoch)")

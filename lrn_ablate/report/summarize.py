@@ -62,10 +62,9 @@ def welch_p(sample: pd.Series, reference: pd.Series) -> float | None:
     return None if np.isnan(p) else float(p)
 
 
-def summarize(tables: Tables, metric: str, baseline: str | None) -> pd.DataFrame:
-    """One row per group (in display order): the group's varying keys, seeds, means and stds, status counts,
-    and the difference in final metric from the baseline group with its Welch p-value."""
-    per_run = run_stats(tables, metric)
+def summarize(tables: Tables, per_run: pd.DataFrame, metric: str, baseline: str | None) -> pd.DataFrame:
+    """One row per group (in display order) from run_stats' per_run: the group's varying keys, seeds, means
+    and stds, status counts, and the difference in final metric from the baseline with its Welch p-value."""
     final, best = f"final_{metric}", f"best_{metric}"
     reference = per_run.loc[per_run["group"] == baseline, final] if baseline else None
     rows = []

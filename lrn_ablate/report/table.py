@@ -30,7 +30,7 @@ def build_tables(records: Sequence[RunRecord], grouping: Grouping) -> Tables:
             "run": record.run,
             "group": grouping.labels[record.run],
             "status": record.status,
-            "epochs_completed": summary.get("epochs_completed", len(record.metrics)),
+            "epochs_completed": summary.get("epochs_completed") or len(record.metrics),
             "epochs_planned": summary.get("epochs_planned"),
             "wall_seconds": summary.get("wall_seconds"),
             "device": summary.get("device"),
