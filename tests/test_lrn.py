@@ -321,6 +321,14 @@ def test_non_contiguous_gradient():
     assert_relative(x.grad, x_ref.grad.numpy())
 
 
+@pytest.mark.parametrize("region", ["across", "within"])
+def test_empty_batch(strategy, region):
+    x = torch.empty(0, 6, 4, 4, requires_grad=True)
+    out = LocalResponseNorm(5, region=region)(x)
+    out.sum().backward()
+    assert out.shape == x.grad.shape == x.shape
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu():
     module = LocalResponseNorm(5, alpha=1.0)

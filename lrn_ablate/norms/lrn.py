@@ -24,7 +24,7 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 from lrn_ablate.conf_checks import check_lrn
 
-# The window sum as one batched matmul with a banded 0/1 matrix beats size - 1 shifted adds on the CPU
+# The window sum as one batched matmul with a banded matrix beats size - 1 shifted adds on the CPU
 # while the channel count is small next to the window (LeNet: 6 or 16 channels, size 5); its cost grows
 # with the channel count, that of the shifted adds with the window. Measured crossover on a 2-core EPYC:
 # channels <= 4 * (window - 1).
@@ -106,7 +106,7 @@ def _band(channels: int, before: int, after: int, coef: float, dtype: torch.dtyp
 
 def _band_sum(t: torch.Tensor, before: int, after: int, coef: float, k: float) -> torch.Tensor:
     n, channels = t.shape[:2]
-    flat = t.reshape(n, channels, -1)
+    flat = t.flatten(2)
     band = _band(channels, before, after, coef, t.dtype, t.device).expand(n, channels, channels)
     if k == 0:
         return torch.bmm(band, flat).view(t.shape)

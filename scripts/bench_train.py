@@ -1,0 +1,211 @@
+"""Training throughput of lrn-ablate's loop against a plain PyTorch reference loop, in one process.
+
+    python scripts/bench_train.py --root ../shared/data/cifar10-jpg            # speed (CPU or GPU)
+    python scripts/bench_train.py --root ../shared/data/cifar10-jpg --accuracy-epochs 5
+
+Speed: the project's step (device-resident uint8 data, fused LRN) and the reference (a torchvision-style
+Dataset with ToTensor/Normalize per image, a DataLoader, torch.nn.LocalResponseNorm) take turns for
+--rounds timed windows of --steps steps after warm-up; images/s is the median over windows. The same
+alternation times the project's loop with norm=lrn against norm=none, and with stock LRN, for the LRN
+epoch-cost ratio. Accuracy: both loops train --accuracy-epochs epochs from the same seed and initial
+weights, then evaluate on the test split. Results go to results/bench/train_<machine>.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from lrn_ablate.data import EvalBatches, ImageData, TrainBatches, build_dataset
+from lrn_ablate.models.lenet import LeNet
+from lrn_ablate.norms import LocalResponseNorm
+from lrn_ablate.steps import evaluate, make_train_step
+
+Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
+
+
+def machine_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        cpu = next((line.split(":", 1)[1] for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), platform.processor())
+        import os
+
+        name = f"{cpu.strip()} {os.cpu_count()} cores"
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-").replace("--", "-")
+
+
+class ReferenceCifar(Dataset):
+    """What a torchvision CIFAR10 dataset does per item: PIL image, ToTensor, Normalize."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> None:
+        from torchvision import transforms
+
+        self.images = images.permute(0, 2, 3, 1).numpy()
+        self.labels = labels.tolist()
+        self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean.tolist(), std.tolist())])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[index].squeeze())), self.labels[index]
+
+
+def stock_lrn(size: int) -> Callable[[int], nn.Module]:
+    return lambda channels: nn.LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=1.0)
+
+
+def fused_lrn(size: int) -> Callable[[int], nn.Module]:
+    return lambda channels: LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=1.0, convention="pytorch")
+
+
+def lenet(data: ImageData, make_norm: Callable[[int], nn.Module], device: torch.device, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return LeNet(data.channels, data.image_size, data.num_classes, make_norm).to(device)
+
+
+def sgd(model: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+
+class Trainer:
+    """A model, its optimizer and an endless stream of batches: `run(n)` trains n steps."""
+
+    def __init__(self, model: nn.Module, batches: Batches, device: torch.device) -> None:
+        self.model, self.batches, self.device = model, batches, device
+        self.step = make_train_step(model, sgd(model), torch.amp.GradScaler(enabled=False), device, "fp32")
+
+    def run(self, steps: int) -> int:
+        seen = 0
+        for images, labels in itertools.islice(self.batches, steps):
+            self.step(images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True))
+            seen += labels.shape[0]
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        return seen
+
+
+def project_batches(data: ImageData, batch_size: int, device: torch.device, seed: int) -> Batches:
+    mean, std = data.channel_stats()
+    loader = TrainBatches(data.train_images, data.train_labels, mean, std, batch_size, "none", seed, device)
+    return itertools.chain.from_iterable(loader.epoch(epoch) for epoch in itertools.count(1))
+
+
+def reference_loader(data: ImageData, batch_size: int, workers: int, seed: int) -> DataLoader:
+    mean, std = data.channel_stats()
+    return DataLoader(ReferenceCifar(data.train_images, data.train_labels, mean, std), batch_size=batch_size,
+                      shuffle=True, num_workers=workers, persistent_workers=workers > 0,
+                      generator=torch.Generator().manual_seed(seed))
+
+
+def reference_batches(data: ImageData, batch_size: int, workers: int, seed: int) -> Batches:
+    loader = reference_loader(data, batch_size, workers, seed)
+    return itertools.chain.from_iterable(loader for _ in itertools.count())
+
+
+def alternate(trainers: dict[str, Trainer], steps: int, rounds: int, warmup: int) -> dict[str, float]:
+    """Median images/s of each trainer over `rounds` windows, taking turns so drift hits all alike."""
+    for trainer in trainers.values():
+        trainer.run(warmup)
+    rates: dict[str, list[float]] = {name: [] for name in trainers}
+    for _ in range(rounds):
+        for name, trainer in trainers.items():
+            began = time.perf_counter()
+            seen = trainer.run(steps)
+            rates[name].append(seen / (time.perf_counter() - began))
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def accuracy_after(trainer: Trainer, data: ImageData, epochs: int, steps_per_epoch: int,
+                   device: torch.device) -> float:
+    trainer.run(epochs * steps_per_epoch)
+    mean, std = data.channel_stats()
+    test = EvalBatches(data.test_images, data.test_labels, mean, std, 1000, device)
+    return evaluate(trainer.model, test, len(test), device, "fp32")[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="CIFAR-10 as an ImageFolder tree (train/, test/)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lrn-size", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=100, help="steps per timed window")
+    parser.add_argument("--rounds", type=int, default=7, help="timed windows per loop")
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers of the reference")
+    parser.add_argument("--accuracy-epochs", type=int, default=0, help="also compare test accuracy after N epochs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    args = parser.parse_args()
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    data = build_dataset({"name": "cifar10", "root": args.root})
+    lines = [f"# Training throughput, LeNet on CIFAR-10, batch {args.batch_size}", "",
+             f"- machine: {machine_name(device)} ({device}); torch {torch.__version__}, "
+             f"{torch.get_num_threads()} threads; {date.today()}",
+             f"- command: `python {' '.join(sys.argv)}`",
+             f"- median images/s over {args.rounds} alternating windows of {args.steps} steps, after "
+             f"{args.warmup} warm-up steps; LRN: size {args.lrn_size}, alpha 1e-4, beta 0.75, k 1", ""]
+
+    seed = args.seed
+    trainers = {"lrn-ablate loop, norm=lrn (fused)":
+                Trainer(lenet(data, fused_lrn(args.lrn_size), device, seed),
+                        project_batches(data, args.batch_size, device, seed), device)}
+    for workers in args.workers:
+        trainers[f"reference loop, DataLoader workers={workers}, nn.LocalResponseNorm"] = Trainer(
+            lenet(data, stock_lrn(args.lrn_size), device, seed),
+            reference_batches(data, args.batch_size, workers, seed), device)
+    speed = alternate(trainers, args.steps, args.rounds, args.warmup)
+    ours = speed["lrn-ablate loop, norm=lrn (fused)"]
+    lines += ["| loop | images/s | lrn-ablate speed-up |", "|---|---:|---:|"]
+    lines += [f"| {name} | {rate:,.0f} | {ours / rate:.2f}x |" for name, rate in speed.items()]
+
+    norms = {"norm=none": lambda channels: nn.Identity(), "norm=lrn (fused)": fused_lrn(args.lrn_size),
+             "norm=lrn (torch.nn.LocalResponseNorm)": stock_lrn(args.lrn_size)}
+    cost = alternate({name: Trainer(lenet(data, make, device, seed), project_batches(data, args.batch_size, device,
+                                                                                        seed), device)
+                      for name, make in norms.items()}, args.steps, args.rounds, args.warmup)
+    lines += ["", "Epoch time relative to norm=none, in the lrn-ablate loop (50,000 images an epoch):", "",
+              "| norm | images/s | epoch seconds | epoch time / norm=none |", "|---|---:|---:|---:|"]
+    lines += [f"| {name} | {rate:,.0f} | {50_000 / rate:.2f} | {cost['norm=none'] / rate:.2f}x |"
+              for name, rate in cost.items()]
+
+    if args.accuracy_epochs:
+        steps = -(-len(data.train_labels) // args.batch_size)
+        ours_acc = accuracy_after(Trainer(lenet(data, fused_lrn(args.lrn_size), device, seed),
+                                          project_batches(data, args.batch_size, device, seed), device),
+                                  data, args.accuracy_epochs, steps, device)
+        ref_acc = accuracy_after(Trainer(lenet(data, stock_lrn(args.lrn_size), device, seed),
+                                         reference_batches(data, args.batch_size, 0, seed), device),
+                                 data, args.accuracy_epochs, steps, device)
+        lines += ["", f"Test accuracy after {args.accuracy_epochs} epochs, same seed and initial weights:", "",
+                  "| loop | test accuracy |", "|---|---:|",
+                  f"| lrn-ablate loop, fused LRN | {ours_acc:.4f} |",
+                  f"| reference loop, nn.LocalResponseNorm | {ref_acc:.4f} |",
+                  f"| difference | {100 * (ours_acc - ref_acc):+.2f} points |"]
+
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    suffix = f"_acc{args.accuracy_epochs}" if args.accuracy_epochs else ""
+    (args.out / f"train_{machine_name(device)}{suffix}.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
