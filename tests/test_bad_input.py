@@ -1,0 +1,91 @@
+"""Every user mistake ends in one sentence and a non-zero exit; docs/errors.md lists each one.
+
+Each case is (command-line arguments, exit code, the message). `<tmp>` stands for the test's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+ERRORS_DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+TRAIN = "lrn-ablate train: error: "
+
+CASES = [
+    (["train", "norm=nope"], 2, TRAIN + "norm=nope is not an option of norm; choose one of: bn, gn, in, ln, lrn, none."),
+    (["train", "trainer.epoch=3"], 2,
+     TRAIN + "trainer.epoch is not a setting; `lrn-ablate train --help` lists them (to add a new key on purpose, "
+             "write +trainer.epoch=...)."),
+    (["train", "trainer.epochs=abc"], 2, TRAIN + "trainer.epochs must be a positive integer, got 'abc'."),
+    (["train", "trainer.epochs=0"], 2, TRAIN + "trainer.epochs must be a positive integer, got 0."),
+    (["train", "trainer.batch_size=-8"], 2, TRAIN + "trainer.batch_size must be a positive integer, got -8."),
+    (["train", "optim.lr=0"], 2, TRAIN + "optim.lr must be a number greater than 0, got 0."),
+    (["train", "norm=lrn", "norm.size=0"], 2, TRAIN + "norm.size must be a positive integer, got 0."),
+    (["train", "norm=lrn", "norm.alpha=-1e-4"], 2, TRAIN + "norm.alpha must be a number >= 0, got -0.0001."),
+    (["train", "norm=lrn", "norm.beta=-0.75"], 2, TRAIN + "norm.beta must be a number >= 0, got -0.75."),
+    (["train", "norm=lrn", "norm.k=-1"], 2, TRAIN + "norm.k must be a number >= 0, got -1."),
+    (["train", "norm=lrn", "norm.convention=caffe", "norm.size=4"], 2,
+     TRAIN + "norm.size must be odd with convention=caffe (a centred window), got 4."),
+    (["train", "norm=lrn", "norm.convention=tf"], 2,
+     TRAIN + "norm.convention must be one of pytorch, caffe, alexnet, article; got 'tf'."),
+    (["train", "norm=gn", "norm.groups=4"], 2,
+     TRAIN + "norm.groups=4 must divide the channel count of every norm slot (6, 16); it does not divide 6."),
+    (["train", "-m", "dataset=digits", "trainer.epochs=1,-1"], 2,
+     TRAIN + "trainer.epochs must be a positive integer, got -1."),
+    (["train", "dataset=imagefolder"], 2,
+     TRAIN + "dataset=imagefolder needs dataset.root=<folder with train/ and test/>."),
+    (["train", "dataset=imagefolder", "dataset.root=<tmp>/missing"], 2,
+     TRAIN + "dataset.root='<tmp>/missing' is not a directory; point it at a folder with train/ and test/."),
+    (["train", "dataset=imagefolder", "dataset.root=<tmp>/empty"], 2,
+     TRAIN + "dataset.root='<tmp>/empty' has no train/ folder (expected train/<class>/*)."),
+    (["train", "dataset=imagefolder", "dataset.root=<tmp>/no_classes"], 2,
+     TRAIN + "dataset.root='<tmp>/no_classes' has no class folders in train/ (expected train/<class>/*)."),
+    (["train", "dataset=imagefolder", "dataset.root=<tmp>/corrupt", "logger=none"], 1,
+     TRAIN + "cannot read image <tmp>/corrupt/train/cat/broken.png (UnidentifiedImageError); "
+             "remove or replace the file."),
+    (["train", "dataset=cifar10", "dataset.root=<tmp>/nothing_here", "dataset.download=false", "logger=none"], 1,
+     TRAIN + "CIFAR-10 is not in <tmp>/nothing_here and dataset.download is false (Dataset not found or corrupted. "
+             "You can use download=True to download it); download it there on a machine with network access, or "
+             "pass dataset.root=<folder> (an ImageFolder tree with train/ and test/ works too)."),
+    (["train", "dataset=digits", "trainer.device=cuda", "logger=none"], 1,
+     TRAIN + "trainer.device=cuda but no CUDA GPU is visible; use trainer.device=auto or cpu."),
+    (["train", "resume=<tmp>/empty"], 2, TRAIN + "resume=<tmp>/empty is not a run directory (it has no config.yaml)."),
+    (["report", "<tmp>/empty"], 2, "lrn-ablate report: error: no run directories (folders with summary.json) "
+                                   "under '<tmp>/empty'."),
+    (["tarin"], 2, "lrn-ablate tarin: error: unknown command 'tarin'; the commands are train and report "
+                   "(see `lrn-ablate --help`)."),
+]
+
+
+def make_trees(tmp: Path) -> None:
+    from PIL import Image
+
+    (tmp / "empty").mkdir()
+    (tmp / "no_classes" / "train").mkdir(parents=True)
+    (tmp / "no_classes" / "train" / "stray.png").write_bytes(b"")
+    for split in ("train", "test"):
+        for label in ("cat", "dog"):
+            folder = tmp / "corrupt" / split / label
+            folder.mkdir(parents=True)
+            Image.new("RGB", (8, 8), (40, 80, 120)).save(folder / "ok.png")
+    (tmp / "corrupt" / "train" / "cat" / "broken.png").write_bytes(b"this is not a png")
+
+
+@pytest.mark.parametrize(("args", "code", "message"), CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_bad_input_gets_one_sentence(workdir, args, code, message):
+    make_trees(workdir)
+    result = run_cli([a.replace("<tmp>", str(workdir)) for a in args], workdir, timeout=120)
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert errors == [message.replace("<tmp>", str(workdir))]
+
+
+def test_errors_doc_lists_every_case():
+    doc = ERRORS_DOC.read_text()
+    for args, _, message in CASES:
+        assert f"`lrn-ablate {' '.join(args)}`" in doc, args
+        assert message.replace("|", "\\|") in doc, message
