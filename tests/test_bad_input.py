@@ -8,14 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
 
 ERRORS_DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 TRAIN = "lrn-ablate train: error: "
 
 CASES = [
-    (["train", "norm=nope"], 2, TRAIN + "norm=nope is not an option of norm; choose one of: bn, gn, in, ln, lrn, none."),
+    (["train", "norm=nope"], 2,
+     TRAIN + "norm=nope is not an option of norm; choose one of: bn, gn, in, ln, lrn, none."),
     (["train", "trainer.epoch=3"], 2,
      TRAIN + "trainer.epoch is not a setting; `lrn-ablate train --help` lists them (to add a new key on purpose, "
              "write +trainer.epoch=...)."),

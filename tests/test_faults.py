@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from conftest import cli_command, offline_env, read_metrics, read_summary, run_cli
 
 # Enough steps that a kill lands at many different moments: startup, mid-epoch, checkpoint writes.

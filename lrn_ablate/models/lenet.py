@@ -29,7 +29,7 @@ class LeNet(nn.Module):
         if side < 1:
             raise ValueError(f"LeNet needs images of at least 16x16 pixels, got {image_size}x{image_size}")
         widths = [c2 * side * side, *fc_features]
-        self.fc = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+        self.fc = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:], strict=False))
         self.head = nn.Linear(widths[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
