@@ -109,31 +109,30 @@ def train(cfg: DictConfig, run_dir: RunDir, group: str) -> dict[str, Any]:
     logger = open_logger(cfg.logger, OmegaConf.to_container(cfg, resolve=True), run_dir.path, group,
                          run_dir.path.name)
     show_progress = trainer.progress and sys.stderr.isatty()
-    with StopRequest() as stop:
-        for epoch in range(position.epochs_done + 1, trainer.epochs + 1):
-            result = train_epoch(step, train_batches, epoch, position, stop, show_progress)
-            if result.diverged_step is not None:
-                logger.finish(record("diverged", diverged_at={"epoch": epoch, "step": result.diverged_step}))
-                return summary
-            if result.position.epochs_done < epoch:
-                save_checkpoint(run_dir.checkpoint, model, optimizer, scheduler, scaler, result.position)
-                logger.finish(record("interrupted", signal=stop.signum))
-                return summary
-            eval_start = time.perf_counter()
-            test_loss, test_acc = evaluate(model, test_batches, len(test_batches), device, trainer.precision)
-            row = {"epoch": epoch, "train_loss": result.loss, "train_acc": result.accuracy,
-                   "test_loss": test_loss, "test_acc": test_acc, "lr": optimizer.param_groups[0]["lr"],
-                   "epoch_seconds": result.seconds, "images_per_second": len(data.train_labels) / result.seconds,
-                   "eval_seconds": time.perf_counter() - eval_start}
-            scheduler.step()
-            position = result.position
-            run_dir.append_metrics(row)  # before the checkpoint: a kill in between re-runs this epoch
-            save_checkpoint(run_dir.checkpoint, model, optimizer, scheduler, scaler, position)
-            history.append(test_acc)
-            logger.log(row)
-            record("running")
-            if stop.signum:
-                logger.finish(record("interrupted", signal=stop.signum))
-                return summary
-    logger.finish(record("completed"))
-    return summary
+    try:
+        with StopRequest() as stop:
+            for epoch in range(position.epochs_done + 1, trainer.epochs + 1):
+                result = train_epoch(step, train_batches, epoch, position, stop, show_progress)
+                if result.diverged_step is not None:
+                    return record("diverged", diverged_at={"epoch": epoch, "step": result.diverged_step})
+                if result.position.epochs_done < epoch:
+                    save_checkpoint(run_dir.checkpoint, model, optimizer, scheduler, scaler, result.position)
+                    return record("interrupted", signal=stop.signum)
+                eval_start = time.perf_counter()
+                test_loss, test_acc = evaluate(model, test_batches, len(test_batches), device, trainer.precision)
+                row = {"epoch": epoch, "train_loss": result.loss, "train_acc": result.accuracy,
+                       "test_loss": test_loss, "test_acc": test_acc, "lr": optimizer.param_groups[0]["lr"],
+                       "epoch_seconds": result.seconds, "images_per_second": len(data.train_labels) / result.seconds,
+                       "eval_seconds": time.perf_counter() - eval_start}
+                scheduler.step()
+                position = result.position
+                run_dir.append_metrics(row)  # before the checkpoint: a kill in between re-runs this epoch
+                save_checkpoint(run_dir.checkpoint, model, optimizer, scheduler, scaler, position)
+                history.append(test_acc)
+                logger.log(row)
+                record("running")
+                if stop.signum:
+                    return record("interrupted", signal=stop.signum)
+        return record("completed")
+    finally:
+        logger.finish(summary)  # also when an exception escapes: the W&B run is closed, never left open
