@@ -3,15 +3,13 @@ placement, the LRN presets, and training on digits through the CLI."""
 
 from __future__ import annotations
 
-import csv
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import read_metrics, run_cli
 from hydra import compose, initialize_config_module
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from lrn_ablate.errors import UserError
@@ -206,14 +204,13 @@ def test_alexnet_cifar_takes_a_training_step_with_each_norm(norm: str) -> None:
     assert torch.isfinite(loss) and not torch.equal(before, model.features.conv1.weight)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("norm", NORMS)
-def test_alexnet_cifar_trains_an_epoch_on_digits_through_the_cli(norm: str, tmp_path: Path) -> None:
-    cli = shutil.which("lrn-ablate") or pytest.skip("lrn-ablate is not installed (pip install -e .)")
-    run_dir = tmp_path / "run"
-    result = subprocess.run([cli, "train", "model=alexnet_cifar", "dataset=digits", "trainer.epochs=1",
-                             f"norm={norm}", "logger=none", f"hydra.run.dir={run_dir}"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+def test_alexnet_cifar_trains_an_epoch_on_digits_with_each_norm(workdir: Path) -> None:
+    sweep = workdir / "sweep"
+    result = run_cli(["train", "-m", "model=alexnet_cifar", "dataset=digits", "trainer.epochs=1",
+                      f"norm={','.join(NORMS)}", "logger=none", f"hydra.sweep.dir={sweep}"], workdir, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    with open(run_dir / "metrics.csv", newline="") as f:
-        assert len(list(csv.DictReader(f))) == 1
+    trained = {}
+    for run_dir in sorted(p.parent for p in sweep.glob("*/summary.json")):
+        trained[OmegaConf.load(run_dir / "config.yaml").norm.name] = read_metrics(run_dir)
+    assert sorted(trained) == sorted(NORMS)
+    assert all(len(rows) == 1 for rows in trained.values())

@@ -36,12 +36,16 @@ def test_default_run_is_lenet_without_norm_on_cifar10():
 @pytest.mark.parametrize("group", GROUPS)
 def test_every_option_of_every_group_composes(group, tmp_path):
     assert options(group), f"conf/{group}/ is empty"
+    for folder in ("train/cat", "test/cat"):
+        (tmp_path / folder).mkdir(parents=True)
     for option in options(group):
         cfg = composed(f"{group}={option}")
         if cfg["dataset"]["name"] == "imagefolder":  # the one data set without a default root
             cfg = composed(f"{group}={option}", f"dataset.root={tmp_path}")
-        if group in ("model", "norm", "dataset", "optim", "logger"):
+        if group in ("model", "dataset", "optim", "logger"):
             assert cfg[group]["name"] == option
+        if group == "norm":  # lrn_alexnet and lrn_caffe are LRN with published settings
+            assert option.startswith(cfg["norm"]["name"])
         check_config(cfg, norm_channel_counts(cfg["model"]))
 
 
