@@ -129,6 +129,39 @@ def check_dataset(dataset: Mapping[str, Any]) -> None:
             raise UserError(f"dataset.channels must be 1, 3 or null, got {dataset.get('channels')!r}.")
 
 
+def check_alexnet(model: Mapping[str, Any]) -> None:
+    towers = model["towers"]
+    if not isinstance(towers, int) or isinstance(towers, bool) or towers < 1:
+        raise UserError(f"model.towers must be a positive integer (2: the paper's two), got {towers!r}.")
+    channels, features = list(model["conv_channels"]), list(model["fc_features"])
+    if len(channels) != 5 or len(features) != 2:
+        raise UserError(f"model.conv_channels needs 5 widths and model.fc_features 2, "
+                        f"got {channels} and {features}.")
+    if any(c % towers for c in channels):
+        raise UserError(f"model.towers={towers} must divide every width in model.conv_channels {channels}.")
+    devices = model.get("tower_devices")
+    if devices is not None and (towers < 2 or not model["tower_local_norm"] or len(devices) != towers):
+        raise UserError(f"model.tower_devices needs towers >= 2, tower_local_norm: true and one device per "
+                        f"tower; got towers={towers}, tower_local_norm={model['tower_local_norm']}, "
+                        f"tower_devices={list(devices)}.")
+
+
+def alexnet_norm_channels(model: Mapping[str, Any]) -> list[int]:
+    """Channel counts of one norm module in each slot (per tower with tower_local_norm)."""
+    check_alexnet(model)
+    towers = model["towers"] if model["tower_local_norm"] else 1
+    return [c // towers for c in list(model["conv_channels"])[:2]]
+
+
+def norm_channel_counts(model: Mapping[str, Any]) -> list[int]:
+    """Channel counts of the model's norm slots, known from the config alone (for early checks)."""
+    if model["name"] == "lenet":
+        return list(model["conv_channels"])
+    if model["name"] in ("alexnet", "alexnet_cifar"):
+        return alexnet_norm_channels(model)
+    raise ValueError(f"unknown model {model['name']!r}")
+
+
 def check_config(cfg: Mapping[str, Any], channel_counts: list[int]) -> None:
     """Every check that can run before data is loaded; raises UserError on the first problem."""
     check_trainer(cfg["trainer"])

@@ -10,9 +10,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from lrn_ablate.conf_checks import check_config
+from lrn_ablate.conf_checks import check_config, norm_channel_counts
 from lrn_ablate.errors import UserError
-from lrn_ablate.models import norm_channel_counts
 from lrn_ablate.rundir import RunDir
 
 # Settings that may change when a run is continued; any other difference means another experiment.

@@ -13,9 +13,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import MissingConfigException, OverrideParseException
 from omegaconf import OmegaConf
 
-from lrn_ablate.conf_checks import check_config
+from lrn_ablate.conf_checks import check_config, norm_channel_counts
 from lrn_ablate.errors import UserError
-from lrn_ablate.models import norm_channel_counts
 
 
 def _first_line(text: str) -> str:

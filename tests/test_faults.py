@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import cli_command, offline_env, read_metrics, read_summary, run_cli
 
@@ -38,11 +40,17 @@ def assert_same_run(a: Path, b: Path) -> None:
         assert torch.equal(weights_a[name], weights_b[name]), name
 
 
-def test_sigkill_at_random_points_then_resume_is_bit_identical(workdir):
-    reference = workdir / "reference"
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    """One uninterrupted run, and how long it took from launch to exit."""
+    workdir = tmp_path_factory.mktemp("reference")
     began = time.perf_counter()
-    assert train_into(reference, workdir).wait(timeout=300) == 0
-    duration = time.perf_counter() - began
+    assert train_into(workdir / "run", workdir).wait(timeout=300) == 0
+    return workdir / "run", time.perf_counter() - began
+
+
+def test_sigkill_at_random_points_then_resume_is_bit_identical(workdir, reference):
+    reference, duration = reference
     rng = random.Random(1234)
     for attempt in range(5):
         run_dir = workdir / f"killed{attempt}"
@@ -60,9 +68,8 @@ def test_sigkill_at_random_points_then_resume_is_bit_identical(workdir):
         assert_same_run(reference, run_dir)
 
 
-def test_sigterm_stops_cleanly_mid_epoch_and_resume_matches(workdir):
-    reference = workdir / "reference"
-    assert train_into(reference, workdir).wait(timeout=300) == 0
+def test_sigterm_stops_cleanly_mid_epoch_and_resume_matches(workdir, reference):
+    reference, _ = reference
     run_dir = workdir / "terminated"
     process = train_into(run_dir, workdir)
     while not (run_dir / "metrics.csv").exists() or not read_metrics(run_dir):
@@ -90,7 +97,7 @@ def test_torn_metrics_line_is_repaired_on_resume(workdir):
         handle.write("3,0.5,0.8")  # and a half-written line after it
     summary = read_summary(run_dir)
     summary["status"] = "running"
-    (run_dir / "summary.json").write_text(__import__("json").dumps(summary))
+    (run_dir / "summary.json").write_text(json.dumps(summary))
     resumed = run_cli(["train", f"resume={run_dir}"], workdir)
     assert resumed.returncode == 0, resumed.stderr
     assert [int(r["epoch"]) for r in read_metrics(run_dir)] == [1, 2]
@@ -117,7 +124,7 @@ def test_rerunning_a_sweep_skips_finished_jobs_and_continues_the_rest(workdir):
     unfinished = sweep / "1"
     summary = read_summary(unfinished)
     summary["status"] = "running"  # job 1 as if its machine died after epoch 2's checkpoint
-    (unfinished / "summary.json").write_text(__import__("json").dumps(summary))
+    (unfinished / "summary.json").write_text(json.dumps(summary))
     before = (sweep / "0" / "metrics.csv").read_text()
     again = run_cli(args, workdir)
     assert again.returncode == 0, again.stderr

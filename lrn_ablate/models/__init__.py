@@ -8,18 +8,12 @@ from typing import Any
 
 from torch import nn
 
-from lrn_ablate.models.alexnet import alexnet_norm_channels, build_alexnet
+from lrn_ablate.conf_checks import norm_channel_counts
+from lrn_ablate.models.alexnet import build_alexnet
 from lrn_ablate.models.lenet import LeNet
 from lrn_ablate.norms import build_norm
 
-
-def norm_channel_counts(model: Mapping[str, Any]) -> list[int]:
-    """Channel counts of the model's norm slots, known from the config alone (for early checks)."""
-    if model["name"] == "lenet":
-        return list(model["conv_channels"])
-    if model["name"] in ("alexnet", "alexnet_cifar"):
-        return alexnet_norm_channels(model)
-    raise ValueError(f"unknown model {model['name']!r}")
+__all__ = ["build_model", "norm_channel_counts"]
 
 
 def build_model(model: Mapping[str, Any], norm: Mapping[str, Any], in_channels: int, image_size: int,

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lrn_ablate.conf_checks import check_alexnet
 from lrn_ablate.errors import UserError
 
 NormFactory = Callable[[int], nn.Module]
@@ -214,30 +215,6 @@ def _conv1_geometry(name: str, image_size: int) -> Conv1Geometry:
     return 5, 1, 2  # alexnet_cifar: a 32x32 image keeps its full resolution into pool1
 
 
-def _check(model: Mapping[str, Any]) -> None:
-    towers = model["towers"]
-    if not isinstance(towers, int) or isinstance(towers, bool) or towers < 1:
-        raise UserError(f"model.towers must be a positive integer (2: the paper's two), got {towers!r}.")
-    channels, features = list(model["conv_channels"]), list(model["fc_features"])
-    if len(channels) != 5 or len(features) != 2:
-        raise UserError(f"model.conv_channels needs 5 widths and model.fc_features 2, "
-                        f"got {channels} and {features}.")
-    if any(c % towers for c in channels):
-        raise UserError(f"model.towers={towers} must divide every width in model.conv_channels {channels}.")
-    devices = model.get("tower_devices")
-    if devices is not None and (towers < 2 or not model["tower_local_norm"] or len(devices) != towers):
-        raise UserError(f"model.tower_devices needs towers >= 2, tower_local_norm: true and one device per "
-                        f"tower; got towers={towers}, tower_local_norm={model['tower_local_norm']}, "
-                        f"tower_devices={list(devices)}.")
-
-
-def alexnet_norm_channels(model: Mapping[str, Any]) -> list[int]:
-    """Channel counts of one norm module in each slot (per tower with tower_local_norm)."""
-    _check(model)
-    towers = model["towers"] if model["tower_local_norm"] else 1
-    return [c // towers for c in list(model["conv_channels"])[:2]]
-
-
 def build_alexnet(model: Mapping[str, Any], make_norm: NormFactory, in_channels: int, image_size: int,
                   num_classes: int) -> nn.Module:
     """`model=alexnet` or `model=alexnet_cifar` for the data's images, tower-placed if tower_devices is set.
@@ -245,7 +222,7 @@ def build_alexnet(model: Mapping[str, Any], make_norm: NormFactory, in_channels:
     model.image_size is the input side the network is designed for; data of another size is an error
     rather than a silent resize (null: build for whatever size the data has).
     """
-    _check(model)
+    check_alexnet(model)
     design = model["image_size"]
     if design is not None and design != image_size:
         raise UserError(f"model={model['name']} is built for {design}x{design} images but the dataset gives "
