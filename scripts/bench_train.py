@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from lrn_ablate.data import EvalBatches, ImageData, TrainBatches, build_dataset
 from lrn_ablate.models.lenet import LeNet
 from lrn_ablate.norms import LocalResponseNorm
+from lrn_ablate.runtime import keep_freed_memory
 from lrn_ablate.steps import evaluate, make_train_step
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
@@ -154,6 +155,7 @@ def main() -> None:
     args = parser.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    keep_freed_memory()  # as `lrn-ablate train` does; the reference loop, in this process, gains from it too
     data = build_dataset({"name": "cifar10", "root": args.root})
     lines = [f"# Training throughput, LeNet on CIFAR-10, batch {args.batch_size}", "",
              f"- machine: {machine_name(device)} ({device}); torch {torch.__version__}, "

@@ -7,8 +7,8 @@ The gradient is Caffe's closed form (src/caffe/layers/lrn_layer.cpp, CrossChanne
 
     dx = g * scale^-beta - 2 * beta * x * coef * W^T(g * x * scale^-beta / scale)
 
-where W sums over the window and W^T over the transposed window. Only the input and the scale are
-saved for it, instead of every intermediate that autograd would keep.
+where W sums over the window and W^T over the transposed window. Only the input, the scale and
+scale^-beta are saved for it, instead of every intermediate that autograd would keep.
 """
 
 from __future__ import annotations
@@ -106,6 +106,12 @@ def _band(channels: int, before: int, after: int, coef: float, dtype: torch.dtyp
 
 def _band_sum(t: torch.Tensor, before: int, after: int, coef: float, k: float) -> torch.Tensor:
     n, channels = t.shape[:2]
+    if _memory_format(t) == torch.channels_last:
+        # Channels are the innermost dimension: the window sum is one (N*H*W, C) x (C, C) matmul.
+        rows = t.permute(0, 2, 3, 1).reshape(-1, channels)
+        band_t = _band(channels, before, after, coef, t.dtype, t.device).T
+        summed = torch.addmm(rows.new_full((1, 1), k).expand_as(rows), rows, band_t) if k else rows @ band_t
+        return summed.view(n, t.shape[2], t.shape[3], channels).permute(0, 3, 1, 2)
     flat = t.flatten(2)
     band = _band(channels, before, after, coef, t.dtype, t.device).expand(n, channels, channels)
     if k == 0:
@@ -142,9 +148,9 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _working_copy(t: torch.Tensor) -> torch.Tensor:
-    """t in the compute dtype and contiguous (NCHW); the same tensor when it already is."""
-    return t.to(_compute_dtype(t.dtype)).contiguous()
+def _working_copy(t: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:
+    """t in the compute dtype and dense in `memory_format`; the same tensor when it already is."""
+    return t.to(_compute_dtype(t.dtype)).contiguous(memory_format=memory_format)
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
@@ -162,31 +168,33 @@ def _autocast_off(x: torch.Tensor) -> AbstractContextManager:
 
 
 class _LRNFunction(torch.autograd.Function):
-    """The fused LRN: forward from one window sum, backward in closed form from the saved input and scale."""
+    """The fused LRN: one window sum forward; closed-form backward from the saved input, scale, scale^-beta."""
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: torch.Tensor, window: _Window, beta: float) -> torch.Tensor:
         with _autocast_off(x):
-            work = _working_copy(x)
+            memory_format = _memory_format(x)  # channels_last stays channels_last: no transposing copies
+            work = _working_copy(x, memory_format)
             band = window.uses_band(work)
             scale = window.scale(work * work, band)
             factor = _inverse_power(scale, beta)
             empty = _empty_windows(scale, window)
             if empty is not None and beta > 0:  # beta = 0 divides by scale^0 = 1 everywhere, 0^0 included
                 factor.masked_fill_(empty, 0.0)
-            out = factor.mul_(work)
-        ctx.save_for_backward(x, scale)
-        ctx.window, ctx.beta, ctx.band, ctx.memory_format = window, beta, band, _memory_format(x)
+            out = factor * work
+        # scale^-beta is kept for the backward too: recomputing it costs three passes over the tensor.
+        ctx.save_for_backward(x, scale, factor)
+        ctx.window, ctx.beta, ctx.band, ctx.memory_format = window, beta, band, memory_format
         return out.to(dtype=x.dtype, memory_format=ctx.memory_format)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
-        x, scale = ctx.saved_tensors
+        x, scale, factor = ctx.saved_tensors
         window, beta = ctx.window, ctx.beta
         with _autocast_off(x):
-            work, grad_work = _working_copy(x), _working_copy(grad)
-            grad_factor = _inverse_power(scale, beta).mul_(grad_work)  # g * scale^-beta
+            work, grad_work = _working_copy(x, ctx.memory_format), _working_copy(grad, ctx.memory_format)
+            grad_factor = factor * grad_work  # g * scale^-beta
             ratio = torch.mul(grad_factor, work).div_(scale)  # g * y / scale
             empty = _empty_windows(scale, window)
             if empty is not None:
