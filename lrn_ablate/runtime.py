@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ctypes
 import os
+import platform
 import random
+import re
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,20 +29,34 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
-def keep_freed_memory() -> None:
+def machine_name(device: torch.device) -> str:
+    """The machine benchmarks ran on, for their reports: GPU model, or CPU model and core count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.exists() else []
+    return f"{models[0] if models else platform.processor() or 'CPU'}, {os.cpu_count()} cores"
+
+
+def machine_slug(device: torch.device) -> str:
+    """machine_name as a file-name part: amd-epyc-2-cores."""
+    return re.sub(r"[^a-z0-9]+", "-", machine_name(device).lower()).strip("-")
+
+
+def keep_freed_memory() -> bool:
     """Stop glibc from returning freed blocks to the system after every step.
 
     Each training step frees and reallocates the same activation-sized blocks; with glibc's default
     thresholds they go back to the kernel and come back as page faults (over a thousand per LeNet step
-    here), which costs more than the step's arithmetic on small models. No effect off glibc.
+    here), which costs more than the step's arithmetic on small models. False (and no effect) off glibc.
     """
     try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    libc.mallopt(m_trim_threshold, 1 << 30)
-    libc.mallopt(m_mmap_threshold, 32 << 20)
+    return bool(mallopt(m_trim_threshold, 1 << 30)) and bool(mallopt(m_mmap_threshold, 32 << 20))
 
 
 def seed_everything(seed: int, deterministic: bool, device: torch.device) -> None:

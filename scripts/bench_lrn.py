@@ -19,11 +19,8 @@ model or GPU name and the core count.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import datetime
 import os
-import re
 import shlex
 import statistics
 import sys
@@ -35,6 +32,7 @@ from torch import nn
 from torch.utils.benchmark import Timer
 
 from lrn_ablate.norms import LocalResponseNorm
+from lrn_ablate.runtime import keep_freed_memory, machine_name, machine_slug
 
 SHAPES = {  # (N, C, H, W) at batch 64
     "LeNet conv1": (64, 6, 28, 28),
@@ -53,25 +51,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--min-run-time", type=float, default=0.3, help="seconds per timing (default 0.3)")
     parser.add_argument("--out", type=Path, default=None, help="default: results/bench/lrn_<machine>.md")
     return parser.parse_args(argv)
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown-cpu"
-
-
-def machine_name(device: torch.device) -> str:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
-    return f"{slug(name)}-{os.cpu_count()}c"
 
 
 def build(implementation: str, size: int) -> nn.Module:
@@ -133,17 +112,6 @@ def measure(device: torch.device, rounds: int, min_run_time: float) -> dict[tupl
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
-def retain_freed_memory() -> bool:
-    """Make glibc keep freed memory: no per-allocation mmap up to 32 MiB and no trimming below 1 GiB.
-
-    False where the C library has no mallopt (not glibc)."""
-    mallopt = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallopt", None)
-    if mallopt is None:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
-
-
 def table(times: dict[tuple[str, int, str, str], float]) -> str:
     def ms(shape: str, size: int, impl: str, mode: str) -> float:
         return 1e3 * times[(shape, SIZES[0] if impl == "relu" else size, impl, mode)]
@@ -175,9 +143,8 @@ def load_average() -> str:
 def report(args: argparse.Namespace, device: torch.device, tables: dict[str, str], load_before: str) -> str:
     threads = torch.get_num_threads()
     command = shlex.join(["python", "scripts/bench_lrn.py", *sys.argv[1:]])
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
     lines = [
-        f"# LRN benchmark: {name}, {os.cpu_count()} cores",
+        f"# LRN benchmark: {machine_name(device)}",
         "",
         f"- command: `{command}`",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
@@ -201,11 +168,11 @@ def main(argv: list[str] | None = None) -> None:
     load_before = load_average()
     first = "CUDA" if use_cuda else "glibc malloc defaults"
     tables = {first: table(measure(device, args.rounds, args.min_run_time))}
-    if not use_cuda and retain_freed_memory():
+    if not use_cuda and keep_freed_memory():
         title = "freed memory retained (mallopt M_MMAP_THRESHOLD=32 MiB, M_TRIM_THRESHOLD=1 GiB)"
         tables[title] = table(measure(device, args.rounds, args.min_run_time))
     text = report(args, device, tables, load_before)
-    out = args.out or Path("results/bench") / f"lrn_{machine_name(device)}.md"
+    out = args.out or Path("results/bench") / f"lrn_{machine_slug(device)}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(text)

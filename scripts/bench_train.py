@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import platform
 import statistics
 import sys
 import time
@@ -30,22 +29,10 @@ from torch.utils.data import DataLoader, Dataset
 from lrn_ablate.data import EvalBatches, ImageData, TrainBatches, build_dataset
 from lrn_ablate.models.lenet import LeNet
 from lrn_ablate.norms import LocalResponseNorm
-from lrn_ablate.runtime import keep_freed_memory
+from lrn_ablate.runtime import keep_freed_memory, machine_name, machine_slug
 from lrn_ablate.steps import evaluate, make_train_step
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
-
-
-def machine_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        cpu = next((line.split(":", 1)[1] for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), platform.processor())
-        import os
-
-        name = f"{cpu.strip()} {os.cpu_count()} cores"
-    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-").replace("--", "-")
 
 
 class ReferenceCifar(Dataset):
@@ -212,8 +199,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    suffix = f"_acc{args.accuracy_epochs}" if args.accuracy_epochs else ""
-    (args.out / f"train_{machine_name(device)}{suffix}.md").write_text(text)
+    (args.out / f"train_{machine_slug(device)}.md").write_text(text)
 
 
 if __name__ == "__main__":
