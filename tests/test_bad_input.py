@@ -46,6 +46,9 @@ CASES = [
     (["train", "dataset=imagefolder", "dataset.root=<tmp>/corrupt", "logger=none"], 1,
      TRAIN + "cannot read image <tmp>/corrupt/train/cat/broken.png (UnidentifiedImageError); "
              "remove or replace the file."),
+    (["train", "dataset=imagefolder", "dataset.root=<tmp>/mixed_sizes", "logger=none"], 1,
+     TRAIN + "images differ in size (<tmp>/mixed_sizes/train/cat/a.png is 8x8, <tmp>/mixed_sizes/train/cat/b.png "
+             "is 12x8); set dataset.image_size to resize them."),
     (["train", "dataset=cifar10", "dataset.root=<tmp>/nothing_here", "dataset.download=false", "logger=none"], 1,
      TRAIN + "CIFAR-10 is not in <tmp>/nothing_here and dataset.download is false (Dataset not found or corrupted. "
              "You can use download=True to download it); download it there on a machine with network access, or "
@@ -72,6 +75,11 @@ def make_trees(tmp: Path) -> None:
             folder.mkdir(parents=True)
             Image.new("RGB", (8, 8), (40, 80, 120)).save(folder / "ok.png")
     (tmp / "corrupt" / "train" / "cat" / "broken.png").write_bytes(b"this is not a png")
+    for split in ("train", "test"):
+        (tmp / "mixed_sizes" / split / "cat").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp / "mixed_sizes" / "train" / "cat" / "a.png")
+    Image.new("RGB", (12, 8)).save(tmp / "mixed_sizes" / "train" / "cat" / "b.png")
+    Image.new("RGB", (8, 8)).save(tmp / "mixed_sizes" / "test" / "cat" / "c.png")
 
 
 @pytest.mark.parametrize(("args", "code", "message"), CASES, ids=[" ".join(c[0]) for c in CASES])

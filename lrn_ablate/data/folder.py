@@ -64,9 +64,10 @@ def _decode(paths: list[Path], image_size: int | None, gray: bool | None) -> tor
         arrays = list(pool.map(lambda p: _read(p, image_size, gray), paths, chunksize=256))
     shapes = {a.shape[:2] for a in arrays}
     if len(shapes) > 1:
-        odd = next(p for p, a in zip(paths, arrays) if a.shape[:2] != arrays[0].shape[:2])
-        raise UserError(f"images differ in size ({odd} is {arrays[0].shape[:2]} elsewhere); "
-                        "set dataset.image_size to resize them.")
+        odd, shape = next((p, a.shape[:2]) for p, a in zip(paths, arrays, strict=True)
+                          if a.shape[:2] != arrays[0].shape[:2])
+        raise UserError(f"images differ in size ({paths[0]} is {arrays[0].shape[1]}x{arrays[0].shape[0]}, "
+                        f"{odd} is {shape[1]}x{shape[0]}); set dataset.image_size to resize them.")
     if gray is None and len({a.shape[2] for a in arrays}) > 1:
         arrays = [np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a for a in arrays]
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
