@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from lrn_ablate.conf_checks import check_config, norm_channel_counts
 from lrn_ablate.errors import UserError
 from lrn_ablate.rundir import RunDir
+from lrn_ablate.sweep import print_tally
 
 # Settings that may change when a run is continued; any other difference means another experiment.
 RESUMABLE_KEYS = ("resume", "trainer.resume", "trainer.progress", "logger")
@@ -93,6 +94,10 @@ def run_job(cfg: DictConfig) -> str:
         LastJob.exit_code = {"completed": 0, "interrupted": 128 + (summary.get("signal") or 0)}.get(
             LastJob.status, 1)
         _print_outcome(run_dir, summary)
+        if LastJob.status == "interrupted" and multirun:
+            # Ctrl-C or SIGTERM stops the whole sweep, not only this job (Hydra then skips its end callbacks).
+            print_tally(Path(hydra.sweep.dir))
+            raise SystemExit(LastJob.exit_code)
     except UserError as err:
         _record_failure(run_dir, str(err))
         print(f"lrn-ablate train: error: {err}", file=sys.stderr, flush=True)

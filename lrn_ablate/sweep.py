@@ -26,15 +26,19 @@ def count_statuses(sweep_dir: Path) -> Counter[str]:
     return counts
 
 
+def print_tally(sweep_dir: Path) -> int:
+    """Print the end-of-sweep line; returns the sweep's exit code (1 if a run failed or was interrupted)."""
+    counts = count_statuses(sweep_dir)
+    parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s] or s in ("completed", "failed"))
+    print(f"sweep finished: {sum(counts.values())} runs, {parts} ({sweep_dir})", flush=True)
+    return 1 if counts["failed"] or counts["interrupted"] else 0
+
+
 class SweepSummary(Callback):
-    """Prints one line at the end of a multirun and makes its exit code non-zero if any run failed.
+    """Prints the tally at the end of a multirun and makes its exit code non-zero if any run failed.
 
     It reads the runs' summary.json files, so it counts jobs of any launcher (local, joblib, SLURM).
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        counts = count_statuses(sweep_dir)
-        parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s] or s in ("completed", "failed"))
-        print(f"sweep finished: {sum(counts.values())} runs, {parts} ({sweep_dir})", flush=True)
-        Tally.exit_code = 1 if counts["failed"] or counts["interrupted"] else 0
+        Tally.exit_code = print_tally(Path(config.hydra.sweep.dir))

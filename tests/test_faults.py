@@ -155,3 +155,18 @@ def test_sweep_with_a_diverging_and_a_crashing_job_finishes_the_others(workdir):
     failed = read_summary(sweep / "2")
     assert "no CUDA GPU is visible" in failed["error"]
     assert "Traceback" not in result.stderr
+
+
+def test_sigint_stops_the_whole_sweep_not_just_the_running_job(workdir):
+    sweep = workdir / "sweep"
+    process = subprocess.Popen([*cli_command(), "train", "-m", *DETERMINISTIC_RUN, "seed=0,1",
+                                f"hydra.sweep.dir={sweep}"], cwd=workdir, env=offline_env(workdir),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not (sweep / "0" / "metrics.csv").exists() or not read_metrics(sweep / "0"):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, _ = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGINT
+    assert read_summary(sweep / "0")["status"] == "interrupted"
+    assert not (sweep / "1").exists()  # the next job never started
+    assert "sweep finished: 1 runs, 0 completed, 0 failed, 1 interrupted" in stdout
