@@ -3,6 +3,8 @@ torch.nn.LocalResponseNorm, ONNX Runtime's LRN operator, and the articles' worke
 
 from __future__ import annotations
 
+import os
+import shutil
 from fractions import Fraction
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 import torch
 
 from lrn_ablate.errors import UserError
-from lrn_ablate.norms import LocalResponseNorm
+from lrn_ablate.norms import LocalResponseNorm, cpu_kernel
 from lrn_ablate.norms import lrn as lrn_module
 
 CONVENTIONS = ("pytorch", "caffe", "alexnet", "article")
@@ -88,10 +90,16 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(params=["band", "shifted"])
+@pytest.fixture(params=["kernel", "band", "shifted"])
 def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with each way of summing the channel window (band matmul / shifted slices)."""
-    monkeypatch.setattr(lrn_module, "_BAND_CHANNELS_PER_SHIFT", 10**6 if request.param == "band" else 0)
+    """Run a test with each way of computing the channel window on the CPU: the C kernel, or torch ops
+    with a band matmul or shifted slices (the path without a C compiler, and the one for CUDA)."""
+    if request.param == "kernel":
+        if cpu_kernel.library() is None:
+            pytest.skip("the C kernel could not be built here (no C compiler)")
+    else:
+        monkeypatch.setattr(cpu_kernel, "applies", lambda t: False)
+        monkeypatch.setattr(lrn_module, "_BAND_CHANNELS_PER_SHIFT", 10**6 if request.param == "band" else 0)
     return request.param
 
 
@@ -154,7 +162,7 @@ def test_articles_worked_example_by_hand():
 
 
 @pytest.mark.parametrize("beta", [0.75, 0.5, 0.0])
-def test_k_zero_all_zero_window_gives_zero_output_and_gradient(beta):
+def test_k_zero_all_zero_window_gives_zero_output_and_gradient(strategy, beta):
     x = torch.randn(2, 8, 3, 3, dtype=torch.float64)
     x[:, :4, 0, :] = 0  # with size 3, channels 0..2 of row 0 see only zeros: scale = 0
     grad = torch.randn(x.shape, dtype=torch.float64)
@@ -167,7 +175,7 @@ def test_k_zero_all_zero_window_gives_zero_output_and_gradient(beta):
         assert torch.all(grad_x[:, :3, 0, :] == 0)
 
 
-def test_k_zero_all_zero_input():
+def test_k_zero_all_zero_input(strategy):
     x = torch.zeros(2, 5, 4, 4, requires_grad=True)
     for region in ("across", "within"):
         out = LocalResponseNorm(3, alpha=1.0, k=0.0, region=region)(x)
@@ -248,7 +256,7 @@ def test_gradcheck_float64_within(size, alpha, beta, k):
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("region", ["across", "within"])
-def test_half_inputs_compute_in_float32_and_keep_their_dtype(dtype, region):
+def test_half_inputs_compute_in_float32_and_keep_their_dtype(strategy, dtype, region):
     module = LocalResponseNorm(5, alpha=1.0, region=region)
     x = (4 * torch.randn(4, 8, 6, 6)).to(dtype)
     x[0, 0, 0, 0] = 300.0  # 300^2 overflows float16: the sum must not be taken in the input dtype
@@ -299,9 +307,20 @@ def test_reduced_precision_float32_matmul_is_not_used(strategy):
     assert_relative(out, reference_lrn(x.numpy(), **settings))
 
 
-@pytest.mark.parametrize("region", ["across", "within"])
-def test_channels_last_gives_the_same_result_in_channels_last(strategy, region):
-    module = LocalResponseNorm(3, alpha=1.0, region=region)
+def test_channels_last_matches_torch_and_stays_channels_last(strategy):
+    x = 2 * torch.randn(3, 6, 5, 5)
+    grad = torch.randn(x.shape)
+    channels_last = torch.channels_last
+    out, grad_x = grad_of(LocalResponseNorm(3, alpha=1.0), x.to(memory_format=channels_last),
+                          grad.to(memory_format=channels_last))
+    expected_out, expected_grad = grad_of(torch.nn.LocalResponseNorm(3, alpha=1.0), x.double(), grad.double())
+    assert out.is_contiguous(memory_format=channels_last) and grad_x.is_contiguous(memory_format=channels_last)
+    assert_relative(out, expected_out.numpy())
+    assert_relative(grad_x, expected_grad.numpy())
+
+
+def test_channels_last_within_channel_gives_the_same_result():
+    module = LocalResponseNorm(3, alpha=1.0, region="within")
     x = 2 * torch.randn(3, 6, 5, 5)
     grad = torch.randn(x.shape)
     out, grad_x = grad_of(module, x, grad)
@@ -313,7 +332,7 @@ def test_channels_last_gives_the_same_result_in_channels_last(strategy, region):
     torch.testing.assert_close(grad_cl, grad_x, rtol=1e-6, atol=1e-7)
 
 
-def test_non_contiguous_gradient():
+def test_non_contiguous_gradient(strategy):
     x = torch.randn(2, 6, 4, 4, requires_grad=True)
     LocalResponseNorm(3, alpha=1.0)(x).sum().backward()  # sum's gradient is an expanded (stride 0) tensor
     x_ref = x.detach().double().requires_grad_(True)
@@ -367,3 +386,40 @@ def test_wrong_inputs_are_rejected():
         LocalResponseNorm(3)(torch.randn(2, 4))
     with pytest.raises(TypeError, match="floating"):
         LocalResponseNorm(3)(torch.ones(2, 4, 3, 3, dtype=torch.int64))
+
+
+# --- the C kernel's build --------------------------------------------------------------------------------
+
+@pytest.fixture
+def fresh_kernel_cache(tmp_path, monkeypatch):
+    """library() as in a new process, with an empty cache folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cpu_kernel.library.cache_clear()
+    yield tmp_path / "lrn_ablate" / "kernels"
+    cpu_kernel.library.cache_clear()
+
+
+@pytest.mark.parametrize("compiler", ["no-such-compiler", "false"])
+def test_without_a_working_compiler_lrn_warns_and_runs_on_torch_ops(fresh_kernel_cache, monkeypatch, compiler):
+    monkeypatch.setenv("CC", compiler)
+    with pytest.warns(RuntimeWarning, match="could not be built.*torch ops"):
+        assert cpu_kernel.library() is None
+    x = torch.randn(2, 6, 4, 4, dtype=torch.float64)
+    torch.testing.assert_close(LocalResponseNorm(3)(x), torch.nn.LocalResponseNorm(3)(x))
+
+
+def test_kernel_can_be_switched_off(fresh_kernel_cache, monkeypatch):
+    monkeypatch.setenv(cpu_kernel.DISABLE_VARIABLE, "0")
+    assert cpu_kernel.library() is None
+    assert not fresh_kernel_cache.exists()
+
+
+def test_kernel_is_built_once_into_the_cache(fresh_kernel_cache):
+    if shutil.which(os.environ.get("CC", "cc")) is None:
+        pytest.skip("no C compiler")
+    assert cpu_kernel.library() is not None
+    (built,) = fresh_kernel_cache.glob("lrn_cpu-*.so")
+    stamp = built.stat().st_mtime_ns
+    cpu_kernel.library.cache_clear()
+    assert cpu_kernel.library() is not None
+    assert built.stat().st_mtime_ns == stamp and list(fresh_kernel_cache.iterdir()) == [built]

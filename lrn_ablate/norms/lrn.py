@@ -23,6 +23,7 @@ from torch import nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from lrn_ablate.conf_checks import check_lrn
+from lrn_ablate.norms import cpu_kernel
 
 # The window sum as one batched matmul with a banded matrix beats size - 1 shifted adds on the CPU
 # while the channel count is small next to the window (LeNet: 6 or 16 channels, size 5); its cost grows
@@ -167,41 +168,64 @@ def _autocast_off(x: torch.Tensor) -> AbstractContextManager:
     return nullcontext()
 
 
+def _torch_forward(work: torch.Tensor, window: _Window, beta: float,
+                   band: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(y, scale, scale^-beta) in torch ops, for CUDA, the within-channel window, or without the C kernel."""
+    scale = window.scale(work * work, band)
+    factor = _inverse_power(scale, beta)
+    empty = _empty_windows(scale, window)
+    if empty is not None and beta > 0:  # beta = 0 divides by scale^0 = 1 everywhere, 0^0 included
+        factor.masked_fill_(empty, 0.0)
+    return factor * work, scale, factor
+
+
+def _torch_backward(grad: torch.Tensor, work: torch.Tensor, scale: torch.Tensor, factor: torch.Tensor,
+                    window: _Window, beta: float, band: bool) -> torch.Tensor:
+    grad_factor = factor * grad  # g * scale^-beta
+    ratio = torch.mul(grad_factor, work).div_(scale)  # g * y / scale
+    empty = _empty_windows(scale, window)
+    if empty is not None:
+        ratio.masked_fill_(empty, 0.0)  # 0 * inf or 0 / 0 there, and the output is a constant 0
+        if beta > 0:
+            grad_factor.masked_fill_(empty, 0.0)
+    return grad_factor.addcmul_(work, window.adjoint(ratio, band), value=-2.0 * beta)
+
+
 class _LRNFunction(torch.autograd.Function):
-    """The fused LRN: one window sum forward; closed-form backward from the saved input, scale, scale^-beta."""
+    """The fused LRN: one window sum forward; closed-form backward from the input and two saved tensors.
+
+    The C kernel (cross-channel windows on the CPU) saves scale^-beta and scale^-beta / scale, the torch
+    path scale and scale^-beta: recomputing either costs more passes over the tensor than keeping it.
+    """
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: torch.Tensor, window: _Window, beta: float) -> torch.Tensor:
         with _autocast_off(x):
             memory_format = _memory_format(x)  # channels_last stays channels_last: no transposing copies
             work = _working_copy(x, memory_format)
-            band = window.uses_band(work)
-            scale = window.scale(work * work, band)
-            factor = _inverse_power(scale, beta)
-            empty = _empty_windows(scale, window)
-            if empty is not None and beta > 0:  # beta = 0 divides by scale^0 = 1 everywhere, 0^0 included
-                factor.masked_fill_(empty, 0.0)
-            out = factor * work
-        # scale^-beta is kept for the backward too: recomputing it costs three passes over the tensor.
-        ctx.save_for_backward(x, scale, factor)
-        ctx.window, ctx.beta, ctx.band, ctx.memory_format = window, beta, band, memory_format
+            kernel = window.region == "across" and cpu_kernel.applies(work)
+            band = not kernel and window.uses_band(work)
+            if kernel:
+                out, *saved = cpu_kernel.forward(work, memory_format == torch.channels_last, window.before,
+                                                 window.after, window.coef, window.k, beta)
+            else:
+                out, *saved = _torch_forward(work, window, beta, band)
+        ctx.save_for_backward(x, *saved)
+        ctx.window, ctx.beta, ctx.band, ctx.kernel, ctx.memory_format = window, beta, band, kernel, memory_format
         return out.to(dtype=x.dtype, memory_format=ctx.memory_format)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
-        x, scale, factor = ctx.saved_tensors
+        x, *saved = ctx.saved_tensors
         window, beta = ctx.window, ctx.beta
         with _autocast_off(x):
             work, grad_work = _working_copy(x, ctx.memory_format), _working_copy(grad, ctx.memory_format)
-            grad_factor = factor * grad_work  # g * scale^-beta
-            ratio = torch.mul(grad_factor, work).div_(scale)  # g * y / scale
-            empty = _empty_windows(scale, window)
-            if empty is not None:
-                ratio.masked_fill_(empty, 0.0)  # 0 * inf or 0 / 0 there, and the output is a constant 0
-                if beta > 0:
-                    grad_factor.masked_fill_(empty, 0.0)
-            grad_x = grad_factor.addcmul_(work, window.adjoint(ratio, ctx.band), value=-2.0 * beta)
+            if ctx.kernel:
+                grad_x = cpu_kernel.backward(grad_work, work, *saved, ctx.memory_format == torch.channels_last,
+                                             window.before, window.after, window.coef, beta)
+            else:
+                grad_x = _torch_backward(grad_work, work, *saved, window, beta, ctx.band)
         return grad_x.to(dtype=x.dtype, memory_format=ctx.memory_format), None, None
 
 

@@ -1,0 +1,89 @@
+/* The LRN loops for one floating type; lrn_cpu.c includes this once per type with T and NAME defined. */
+
+static inline T NAME(inverse_power)(T s, T beta) {
+    return POW(s, -beta);
+}
+
+/* factor = scale^-beta and quotient = factor / scale with scale = k + coef * window sum of x^2, y = x * factor,
+   for one batch item. The backward needs x * factor / scale; saving the quotient spares it a division. */
+static inline void NAME(forward_item)(const T *x, T *y, T *factor, T *quotient, int64_t channels, int64_t pixels,
+                                      int64_t cs, int64_t ps, int64_t before, int64_t after, T coef, T k,
+                                      T beta) {
+    for (int64_t c = 0; c < channels; c++) {
+        T *f = factor + c * cs, *q = quotient + c * cs, *out = y + c * cs;
+        const T *xc = x + c * cs;
+        for (int64_t p = 0; p < pixels; p++) q[p * ps] = 0; /* the window sum, until the last loop */
+        for (int64_t j = MAX(0, c - before); j <= MIN(channels - 1, c + after); j++) {
+            const T *xj = x + j * cs;
+            for (int64_t p = 0; p < pixels; p++) q[p * ps] += xj[p * ps] * xj[p * ps];
+        }
+        if (beta == (T)0.75) { /* s^-1/2 * s^-1/4: two vectorized square roots instead of a pow call */
+            for (int64_t p = 0; p < pixels; p++) {
+                T sc = k + coef * q[p * ps];
+                T root = (T)1 / SQRT(sc);
+                T fc = sc == 0 ? (T)0 : root * SQRT(root);
+                f[p * ps] = fc;
+                q[p * ps] = sc == 0 ? (T)0 : fc * (root * root); /* 1 / s = root^2: no division */
+                out[p * ps] = xc[p * ps] * fc;
+            }
+        } else {
+            for (int64_t p = 0; p < pixels; p++) {
+                T sc = k + coef * q[p * ps];
+                T fc = (sc == 0 && beta > 0) ? (T)0 : NAME(inverse_power)(sc, beta);
+                f[p * ps] = fc;
+                q[p * ps] = sc == 0 ? (T)0 : fc / sc;
+                out[p * ps] = xc[p * ps] * fc;
+            }
+        }
+    }
+}
+
+/* dx = g * factor - 2 * beta * coef * x * transposed-window sum of g * x * quotient, for one batch item. */
+static inline void NAME(backward_item)(const T *g, const T *x, const T *factor, const T *quotient, T *dx,
+                                       T *ratio, int64_t channels, int64_t pixels, int64_t cs, int64_t ps,
+                                       int64_t before, int64_t after, T coef, T beta) {
+    for (int64_t i = 0; i < channels * pixels; i++) /* the layout does not matter to an elementwise pass */
+        ratio[i] = g[i] * (x[i] * quotient[i]);
+    T weight = (T)-2 * beta * coef;
+    for (int64_t c = 0; c < channels; c++) {
+        T *d = dx + c * cs;
+        for (int64_t p = 0; p < pixels; p++) d[p * ps] = 0;
+        /* channel c is in the window of channel j exactly when j is in [c - after, c + before] */
+        for (int64_t j = MAX(0, c - after); j <= MIN(channels - 1, c + before); j++) {
+            const T *rj = ratio + j * cs;
+            for (int64_t p = 0; p < pixels; p++) d[p * ps] += rj[p * ps];
+        }
+        const T *gc = g + c * cs, *xc = x + c * cs, *fc = factor + c * cs;
+        for (int64_t p = 0; p < pixels; p++) d[p * ps] = gc[p * ps] * fc[p * ps] + weight * xc[p * ps] * d[p * ps];
+    }
+}
+
+/* The exported entry points take a range of the batch, so that Python threads can split it. */
+CLONES void NAME(lrn_forward)(const T *x, T *y, T *factor, T *quotient, int64_t batch, int64_t channels,
+                              int64_t pixels, int channels_last, int64_t before, int64_t after, double coef,
+                              double k, double beta) {
+    for (int64_t n = 0; n < batch; n++) {
+        size_t at = (size_t)(n * channels * pixels);
+        if (channels_last)
+            NAME(forward_item)(x + at, y + at, factor + at, quotient + at, channels, pixels, 1, channels, before, after,
+                               (T)coef, (T)k, (T)beta);
+        else
+            NAME(forward_item)(x + at, y + at, factor + at, quotient + at, channels, pixels, pixels, 1, before, after,
+                               (T)coef, (T)k, (T)beta);
+    }
+}
+
+/* ratio: scratch space of channels * pixels values */
+CLONES void NAME(lrn_backward)(const T *g, const T *x, const T *factor, const T *quotient, T *dx, T *ratio,
+                               int64_t batch, int64_t channels, int64_t pixels, int channels_last, int64_t before,
+                               int64_t after, double coef, double beta) {
+    for (int64_t n = 0; n < batch; n++) {
+        size_t at = (size_t)(n * channels * pixels);
+        if (channels_last)
+            NAME(backward_item)(g + at, x + at, factor + at, quotient + at, dx + at, ratio, channels, pixels, 1,
+                                channels, before, after, (T)coef, (T)beta);
+        else
+            NAME(backward_item)(g + at, x + at, factor + at, quotient + at, dx + at, ratio, channels, pixels, pixels,
+                                1, before, after, (T)coef, (T)beta);
+    }
+}
