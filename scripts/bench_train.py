@@ -3,8 +3,9 @@
     python scripts/bench_train.py --root ../shared/data/cifar10-jpg            # speed (CPU or GPU)
     python scripts/bench_train.py --root ../shared/data/cifar10-jpg --accuracy-epochs 5
 
-Speed: the project's step (device-resident uint8 data, fused LRN) and the reference (a torchvision-style
-Dataset with ToTensor/Normalize per image, a DataLoader, torch.nn.LocalResponseNorm) take turns for
+Speed: the project's step (device-resident uint8 data; LRN and 2x2 max pooling in C on the CPU; fused SGD)
+and the reference (a torchvision-style Dataset with ToTensor/Normalize per image, a DataLoader, the same
+LeNet built from stock torch.nn.LocalResponseNorm and nn.MaxPool2d, torch.optim.SGD) take turns for
 --rounds timed windows of --steps steps after warm-up; images/s is the median over windows. The same
 alternation times the project's loop with norm=lrn against norm=none, and with stock LRN, for the LRN
 epoch-cost ratio. Accuracy: for each of --accuracy-seeds seeds both loops train --accuracy-epochs epochs
@@ -29,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from lrn_ablate.data import EvalBatches, ImageData, TrainBatches, build_dataset
 from lrn_ablate.models.lenet import LeNet
 from lrn_ablate.norms import LocalResponseNorm
+from lrn_ablate.optim import build_optimizer
 from lrn_ablate.runtime import keep_freed_memory, machine_name, machine_slug
 from lrn_ablate.steps import evaluate, make_train_step
 
@@ -62,21 +64,35 @@ def fused_lrn(size: int) -> Callable[[int], nn.Module]:
     return lambda channels: LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=1.0, convention="pytorch")
 
 
-def lenet(data: ImageData, make_norm: Callable[[int], nn.Module], device: torch.device, seed: int) -> nn.Module:
+SGD = {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False, "schedule": "none"}
+
+
+def lenet(data: ImageData, make_norm: Callable[[int], nn.Module], device: torch.device, seed: int,
+          stock: bool = False) -> nn.Module:
+    """LeNet with the seed's initial weights; `stock` swaps in torch's nn.MaxPool2d for lrn-ablate's kernel."""
     torch.manual_seed(seed)
-    return LeNet(data.channels, data.image_size, data.num_classes, make_norm).to(device)
+    model = LeNet(data.channels, data.image_size, data.num_classes, make_norm)
+    if stock:
+        model.pool = nn.MaxPool2d(2)
+    return model.to(device)
 
 
-def sgd(model: nn.Module) -> torch.optim.Optimizer:
-    return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+def project_optimizer(model: nn.Module) -> torch.optim.Optimizer:
+    return build_optimizer(SGD, model.parameters(), epochs=1)[0]  # as `lrn-ablate train optim=sgd` builds it
+
+
+def reference_optimizer(model: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=SGD["lr"], momentum=SGD["momentum"],
+                           weight_decay=SGD["weight_decay"])
 
 
 class Trainer:
     """A model, its optimizer and an endless stream of batches: `run(n)` trains n steps."""
 
-    def __init__(self, model: nn.Module, batches: Batches, device: torch.device) -> None:
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, batches: Batches,
+                 device: torch.device) -> None:
         self.model, self.batches, self.device = model, batches, device
-        self.step = make_train_step(model, sgd(model), torch.amp.GradScaler(enabled=False), device, "fp32")
+        self.step = make_train_step(model, optimizer, torch.amp.GradScaler(enabled=False), device, "fp32")
 
     def run(self, steps: int) -> int:
         seen = 0
@@ -104,6 +120,20 @@ def reference_loader(data: ImageData, batch_size: int, workers: int, seed: int) 
 def reference_batches(data: ImageData, batch_size: int, workers: int, seed: int) -> Batches:
     loader = reference_loader(data, batch_size, workers, seed)
     return itertools.chain.from_iterable(loader for _ in itertools.count())
+
+
+def project_trainer(data: ImageData, make_norm: Callable[[int], nn.Module], batch_size: int, device: torch.device,
+                    seed: int) -> Trainer:
+    """lrn-ablate's step: its LeNet (C-kernel pooling), its optimizer and device-resident batches."""
+    model = lenet(data, make_norm, device, seed)
+    return Trainer(model, project_optimizer(model), project_batches(data, batch_size, device, seed), device)
+
+
+def reference_trainer(data: ImageData, lrn_size: int, batch_size: int, workers: int, device: torch.device,
+                      seed: int) -> Trainer:
+    """The plain PyTorch loop: stock nn.LocalResponseNorm and nn.MaxPool2d, torch.optim.SGD, a DataLoader."""
+    model = lenet(data, stock_lrn(lrn_size), device, seed, stock=True)
+    return Trainer(model, reference_optimizer(model), reference_batches(data, batch_size, workers, seed), device)
 
 
 def alternate(trainers: dict[str, Trainer], steps: int, rounds: int, warmup: int) -> dict[str, float]:
@@ -154,12 +184,10 @@ def main() -> None:
 
     seed = args.seed
     trainers = {"lrn-ablate loop, norm=lrn (fused)":
-                Trainer(lenet(data, fused_lrn(args.lrn_size), device, seed),
-                        project_batches(data, args.batch_size, device, seed), device)}
+                project_trainer(data, fused_lrn(args.lrn_size), args.batch_size, device, seed)}
     for workers in args.workers:
-        trainers[f"reference loop, DataLoader workers={workers}, nn.LocalResponseNorm"] = Trainer(
-            lenet(data, stock_lrn(args.lrn_size), device, seed),
-            reference_batches(data, args.batch_size, workers, seed), device)
+        trainers[f"reference loop, DataLoader workers={workers}, stock modules"] = reference_trainer(
+            data, args.lrn_size, args.batch_size, workers, device, seed)
     speed = alternate(trainers, args.steps, args.rounds, args.warmup)
     ours = speed["lrn-ablate loop, norm=lrn (fused)"]
     lines += ["| loop | images/s | lrn-ablate speed-up |", "|---|---:|---:|"]
@@ -167,9 +195,8 @@ def main() -> None:
 
     norms = {"norm=none": lambda channels: nn.Identity(), "norm=lrn (fused)": fused_lrn(args.lrn_size),
              "norm=lrn (torch.nn.LocalResponseNorm)": stock_lrn(args.lrn_size)}
-    cost = alternate({name: Trainer(lenet(data, make, device, seed), project_batches(data, args.batch_size, device,
-                                                                                        seed), device)
-                      for name, make in norms.items()}, args.steps, args.rounds, args.warmup)
+    cost = alternate({name: project_trainer(data, make, args.batch_size, device, seed) for name, make in norms.items()},
+                     args.steps, args.rounds, args.warmup)
     lines += ["", "Epoch time relative to norm=none, in the lrn-ablate loop (50,000 images an epoch):", "",
               "| norm | images/s | epoch seconds | epoch time / norm=none |", "|---|---:|---:|---:|"]
     lines += [f"| {name} | {rate:,.0f} | {50_000 / rate:.2f} | {cost['norm=none'] / rate:.2f}x |"
@@ -179,16 +206,14 @@ def main() -> None:
         steps = -(-len(data.train_labels) // args.batch_size)
         accuracies: dict[str, list[float]] = {"ours": [], "reference": []}
         for acc_seed in range(args.seed, args.seed + args.accuracy_seeds):
-            ours_trainer = Trainer(lenet(data, fused_lrn(args.lrn_size), device, acc_seed),
-                                   project_batches(data, args.batch_size, device, acc_seed), device)
-            ref_trainer = Trainer(lenet(data, stock_lrn(args.lrn_size), device, acc_seed),
-                                  reference_batches(data, args.batch_size, 0, acc_seed), device)
+            ours_trainer = project_trainer(data, fused_lrn(args.lrn_size), args.batch_size, device, acc_seed)
+            ref_trainer = reference_trainer(data, args.lrn_size, args.batch_size, 0, device, acc_seed)
             accuracies["ours"].append(accuracy_after(ours_trainer, data, args.accuracy_epochs, steps, device))
             accuracies["reference"].append(accuracy_after(ref_trainer, data, args.accuracy_epochs, steps, device))
         differences = [100 * (a - b) for a, b in zip(accuracies["ours"], accuracies["reference"], strict=True)]
         lines += ["", f"Test accuracy after {args.accuracy_epochs} epochs; each seed gives both loops the same "
                   "initial weights (the batch order differs: each loop shuffles its own way):", "",
-                  "| seed | lrn-ablate loop, fused LRN | reference loop, nn.LocalResponseNorm | difference (points) |",
+                  "| seed | lrn-ablate loop | reference loop, stock modules | difference (points) |",
                   "|---:|---:|---:|---:|"]
         lines += [f"| {args.seed + i} | {a:.4f} | {b:.4f} | {d:+.2f} |"
                   for i, (a, b, d) in enumerate(zip(accuracies["ours"], accuracies["reference"], differences,

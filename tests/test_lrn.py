@@ -3,16 +3,15 @@ torch.nn.LocalResponseNorm, ONNX Runtime's LRN operator, and the articles' worke
 
 from __future__ import annotations
 
-import os
-import shutil
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
 
+from lrn_ablate import kernels
 from lrn_ablate.errors import UserError
-from lrn_ablate.norms import LocalResponseNorm, cpu_kernel
+from lrn_ablate.norms import LocalResponseNorm
 from lrn_ablate.norms import lrn as lrn_module
 
 CONVENTIONS = ("pytorch", "caffe", "alexnet", "article")
@@ -95,10 +94,10 @@ def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     """Run a test with each way of computing the channel window on the CPU: the C kernel, or torch ops
     with a band matmul or shifted slices (the path without a C compiler, and the one for CUDA)."""
     if request.param == "kernel":
-        if cpu_kernel.library() is None:
+        if kernels.library() is None:
             pytest.skip("the C kernel could not be built here (no C compiler)")
     else:
-        monkeypatch.setattr(cpu_kernel, "applies", lambda t: False)
+        monkeypatch.setattr(kernels, "applies", lambda *tensors: False)
         monkeypatch.setattr(lrn_module, "_BAND_CHANNELS_PER_SHIFT", 10**6 if request.param == "band" else 0)
     return request.param
 
@@ -387,39 +386,3 @@ def test_wrong_inputs_are_rejected():
     with pytest.raises(TypeError, match="floating"):
         LocalResponseNorm(3)(torch.ones(2, 4, 3, 3, dtype=torch.int64))
 
-
-# --- the C kernel's build --------------------------------------------------------------------------------
-
-@pytest.fixture
-def fresh_kernel_cache(tmp_path, monkeypatch):
-    """library() as in a new process, with an empty cache folder."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    cpu_kernel.library.cache_clear()
-    yield tmp_path / "lrn_ablate" / "kernels"
-    cpu_kernel.library.cache_clear()
-
-
-@pytest.mark.parametrize("compiler", ["no-such-compiler", "false"])
-def test_without_a_working_compiler_lrn_warns_and_runs_on_torch_ops(fresh_kernel_cache, monkeypatch, compiler):
-    monkeypatch.setenv("CC", compiler)
-    with pytest.warns(RuntimeWarning, match="could not be built.*torch ops"):
-        assert cpu_kernel.library() is None
-    x = torch.randn(2, 6, 4, 4, dtype=torch.float64)
-    torch.testing.assert_close(LocalResponseNorm(3)(x), torch.nn.LocalResponseNorm(3)(x))
-
-
-def test_kernel_can_be_switched_off(fresh_kernel_cache, monkeypatch):
-    monkeypatch.setenv(cpu_kernel.DISABLE_VARIABLE, "0")
-    assert cpu_kernel.library() is None
-    assert not fresh_kernel_cache.exists()
-
-
-def test_kernel_is_built_once_into_the_cache(fresh_kernel_cache):
-    if shutil.which(os.environ.get("CC", "cc")) is None:
-        pytest.skip("no C compiler")
-    assert cpu_kernel.library() is not None
-    (built,) = fresh_kernel_cache.glob("lrn_cpu-*.so")
-    stamp = built.stat().st_mtime_ns
-    cpu_kernel.library.cache_clear()
-    assert cpu_kernel.library() is not None
-    assert built.stat().st_mtime_ns == stamp and list(fresh_kernel_cache.iterdir()) == [built]

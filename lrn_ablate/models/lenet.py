@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from lrn_ablate.models.pool import MaxPool2x2
+
 NormFactory = Callable[[int], nn.Module]
 
 
@@ -24,7 +26,7 @@ class LeNet(nn.Module):
         self.norm1 = make_norm(c1)
         self.conv2 = nn.Conv2d(c1, c2, 5)
         self.norm2 = make_norm(c2)
-        self.pool = nn.MaxPool2d(2)
+        self.pool = MaxPool2x2()
         side = ((image_size - 4) // 2 - 4) // 2
         if side < 1:
             raise ValueError(f"LeNet needs images of at least 16x16 pixels, got {image_size}x{image_size}")

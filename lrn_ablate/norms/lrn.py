@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from lrn_ablate import kernels
 from lrn_ablate.conf_checks import check_lrn
-from lrn_ablate.norms import cpu_kernel
+from lrn_ablate.kernels import lrn as lrn_kernel
 
 # The window sum as one batched matmul with a banded matrix beats size - 1 shifted adds on the CPU
 # while the channel count is small next to the window (LeNet: 6 or 16 channels, size 5); its cost grows
@@ -203,10 +204,10 @@ class _LRNFunction(torch.autograd.Function):
         with _autocast_off(x):
             memory_format = _memory_format(x)  # channels_last stays channels_last: no transposing copies
             work = _working_copy(x, memory_format)
-            kernel = window.region == "across" and cpu_kernel.applies(work)
+            kernel = window.region == "across" and kernels.applies(work)
             band = not kernel and window.uses_band(work)
             if kernel:
-                out, *saved = cpu_kernel.forward(work, memory_format == torch.channels_last, window.before,
+                out, *saved = lrn_kernel.forward(work, memory_format == torch.channels_last, window.before,
                                                  window.after, window.coef, window.k, beta)
             else:
                 out, *saved = _torch_forward(work, window, beta, band)
@@ -222,7 +223,7 @@ class _LRNFunction(torch.autograd.Function):
         with _autocast_off(x):
             work, grad_work = _working_copy(x, ctx.memory_format), _working_copy(grad, ctx.memory_format)
             if ctx.kernel:
-                grad_x = cpu_kernel.backward(grad_work, work, *saved, ctx.memory_format == torch.channels_last,
+                grad_x = lrn_kernel.backward(grad_work, work, *saved, ctx.memory_format == torch.channels_last,
                                              window.before, window.after, window.coef, beta)
             else:
                 grad_x = _torch_backward(grad_work, work, *saved, window, beta, ctx.band)

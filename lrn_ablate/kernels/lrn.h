@@ -1,4 +1,13 @@
-/* The LRN loops for one floating type; lrn_cpu.c includes this once per type with T and NAME defined. */
+/* Cross-channel LRN for one floating type; kernels.c includes this once per type.
+
+   forward:  scale = k + coef * sum_{j = c - before}^{c + after} x_j^2,  factor = scale^-beta,  y = x * factor,
+             quotient = factor / scale (saved for the backward with x and factor)
+   backward: dx = g * factor - 2 * beta * coef * x * sum_{j = c - after}^{c + before} g_j * x_j * quotient_j
+
+   Where scale = 0 (k = 0 and an all-zero window) factor, quotient, y and dx are 0, as in the torch path.
+   Tensors are (N, C, P) with P the flattened spatial dims, either channel-major (NCHW: channel stride P,
+   pixel stride 1) or channels_last (NHWC: channel stride 1, pixel stride C). Every window sum runs in
+   channel order. */
 
 static inline T NAME(inverse_power)(T s, T beta) {
     return POW(s, -beta);
@@ -12,8 +21,11 @@ static inline void NAME(forward_item)(const T *x, T *y, T *factor, T *quotient, 
     for (int64_t c = 0; c < channels; c++) {
         T *f = factor + c * cs, *q = quotient + c * cs, *out = y + c * cs;
         const T *xc = x + c * cs;
-        for (int64_t p = 0; p < pixels; p++) q[p * ps] = 0; /* the window sum, until the last loop */
-        for (int64_t j = MAX(0, c - before); j <= MIN(channels - 1, c + after); j++) {
+        /* q holds the window sum until the last loop; the window always holds channel c, so it is not empty */
+        int64_t first = MAX(0, c - before), last = MIN(channels - 1, c + after);
+        const T *xf = x + first * cs;
+        for (int64_t p = 0; p < pixels; p++) q[p * ps] = xf[p * ps] * xf[p * ps];
+        for (int64_t j = first + 1; j <= last; j++) {
             const T *xj = x + j * cs;
             for (int64_t p = 0; p < pixels; p++) q[p * ps] += xj[p * ps] * xj[p * ps];
         }
@@ -47,9 +59,11 @@ static inline void NAME(backward_item)(const T *g, const T *x, const T *factor, 
     T weight = (T)-2 * beta * coef;
     for (int64_t c = 0; c < channels; c++) {
         T *d = dx + c * cs;
-        for (int64_t p = 0; p < pixels; p++) d[p * ps] = 0;
         /* channel c is in the window of channel j exactly when j is in [c - after, c + before] */
-        for (int64_t j = MAX(0, c - after); j <= MIN(channels - 1, c + before); j++) {
+        int64_t first = MAX(0, c - after), last = MIN(channels - 1, c + before);
+        const T *rf = ratio + first * cs;
+        for (int64_t p = 0; p < pixels; p++) d[p * ps] = rf[p * ps];
+        for (int64_t j = first + 1; j <= last; j++) {
             const T *rj = ratio + j * cs;
             for (int64_t p = 0; p < pixels; p++) d[p * ps] += rj[p * ps];
         }
