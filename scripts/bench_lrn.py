@@ -1,5 +1,8 @@
 """Time the fused LocalResponseNorm against torch.nn.LocalResponseNorm and a ReLU (the memory-bound floor).
 
+The fused module is timed as it runs (on the CPU: the C kernel of lrn_ablate/kernels) and with the C kernels
+switched off (its torch-op path, which CUDA and machines without a C compiler take).
+
     python scripts/bench_lrn.py [--threads N] [--device cpu|cuda] [--rounds R] [--min-run-time S] [--out PATH]
 
 Each timing is a torch.utils.benchmark median (it synchronizes CUDA) after a warm-up; the implementations
@@ -19,6 +22,7 @@ model or GPU name and the core count.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import shlex
@@ -26,11 +30,13 @@ import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import torch
 from torch import nn
 from torch.utils.benchmark import Timer
 
+from lrn_ablate import kernels
 from lrn_ablate.norms import LocalResponseNorm
 from lrn_ablate.runtime import keep_freed_memory, machine_name, machine_slug
 
@@ -40,7 +46,9 @@ SHAPES = {  # (N, C, H, W) at batch 64
     "AlexNet-CIFAR conv1": (64, 96, 16, 16),  # 96 filters, 32x32 input at stride 2, as in cifar AlexNets
 }
 SIZES = (2, 5)  # pytorch convention, alpha=1e-4, beta=0.75, k=1 (torch's defaults) for both modules
-IMPLEMENTATIONS = ("fused", "torch", "relu")
+# fused: lrn-ablate's module as it runs (the C kernel on the CPU); torch-ops: the same module with the C
+# kernels switched off (its path on CUDA and without a compiler); torch: torch.nn.LocalResponseNorm.
+IMPLEMENTATIONS = ("fused", "torch-ops", "torch", "relu")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -54,7 +62,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def build(implementation: str, size: int) -> nn.Module:
-    if implementation == "fused":
+    if implementation in ("fused", "torch-ops"):
         return LocalResponseNorm(size)
     if implementation == "torch":
         return nn.LocalResponseNorm(size)
@@ -107,8 +115,10 @@ def measure(device: torch.device, rounds: int, min_run_time: float) -> dict[tupl
             module = build(impl, size).to(device)
             x, grad = inputs[shape]
             runs = {"fwd": forward_only(module, x), "fwd+bwd": forward_backward(module, x, grad)}
-            for mode, run in runs.items():
-                samples.setdefault((shape, size, impl, mode), []).append(median_seconds(run, min_run_time))
+            switched_off = mock.patch.object(kernels, "applies", lambda *tensors: False)
+            with switched_off if impl == "torch-ops" else contextlib.nullcontext():
+                for mode, run in runs.items():
+                    samples.setdefault((shape, size, impl, mode), []).append(median_seconds(run, min_run_time))
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
@@ -116,19 +126,19 @@ def table(times: dict[tuple[str, int, str, str], float]) -> str:
     def ms(shape: str, size: int, impl: str, mode: str) -> float:
         return 1e3 * times[(shape, SIZES[0] if impl == "relu" else size, impl, mode)]
 
-    header = ("| shape | size | fused fwd | torch fwd | ReLU fwd | fused fwd+bwd | torch fwd+bwd "
-              "| ReLU fwd+bwd | torch / fused fwd | torch / fused fwd+bwd | fused / ReLU fwd+bwd |")
+    modes = ("fwd", "fwd+bwd")
+    header = ("| shape | size | " + " | ".join(f"{impl} {mode}" for mode in modes for impl in IMPLEMENTATIONS)
+              + " | torch / fused fwd+bwd | torch-ops / fused fwd+bwd | fused / ReLU fwd+bwd |")
     lines = [header, "|" + " --- |" * header.count(" | ") + " --- |"]
     for shape in SHAPES:
         for size in SIZES:
-            row = {(impl, mode): ms(shape, size, impl, mode)
-                   for impl in IMPLEMENTATIONS for mode in ("fwd", "fwd+bwd")}
+            row = {(impl, mode): ms(shape, size, impl, mode) for impl in IMPLEMENTATIONS for mode in modes}
             dims = "×".join(map(str, SHAPES[shape]))
             cells = [f"{shape} {dims}", str(size)]
-            cells += [f"{row[(impl, mode)]:.3f}" for mode in ("fwd", "fwd+bwd") for impl in IMPLEMENTATIONS]
-            cells += [f"{row[('torch', 'fwd')] / row[('fused', 'fwd')]:.1f}×",
-                      f"{row[('torch', 'fwd+bwd')] / row[('fused', 'fwd+bwd')]:.1f}×",
-                      f"{row[('fused', 'fwd+bwd')] / row[('relu', 'fwd+bwd')]:.1f}×"]
+            cells += [f"{row[(impl, mode)]:.3f}" for mode in modes for impl in IMPLEMENTATIONS]
+            fused = row[("fused", "fwd+bwd")]
+            cells += [f"{row[(impl, 'fwd+bwd')] / fused:.1f}×" for impl in ("torch", "torch-ops")]
+            cells.append(f"{fused / row[('relu', 'fwd+bwd')]:.1f}×")
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

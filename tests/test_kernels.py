@@ -92,3 +92,24 @@ def test_max_pool_takes_the_kernel_only_where_it_applies():
     empty = torch.empty(0, 2, 4, 4, requires_grad=True)
     MaxPool2x2()(empty).sum().backward()
     assert empty.grad.shape == empty.shape
+
+
+@needs_kernels
+@pytest.mark.parametrize("layer", ["lrn", "pool"])
+def test_threads_split_the_batch_without_changing_a_bit(layer):
+    """Each thread takes whole batch items, so the thread count cannot change any result."""
+    module = LocalResponseNorm(5, alpha=1.0) if layer == "lrn" else MaxPool2x2()
+    x = 3 * torch.randn(64, 6, 28, 28)
+    grad = torch.randn(module(x).shape)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 3):
+            torch.set_num_threads(count)
+            x_grad = x.clone().requires_grad_(True)
+            out = module(x_grad)
+            out.backward(grad)
+            results.append((out.detach(), x_grad.grad))
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(a, b) for a, b in zip(*results, strict=True))

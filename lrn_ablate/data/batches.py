@@ -64,10 +64,14 @@ class TrainBatches:
     def __len__(self) -> int:
         return -(-self.images.shape[0] // self.batch_size)
 
+    def order(self, epoch: int) -> torch.Tensor:
+        """The sample order of `epoch` (1-based)."""
+        return torch.randperm(self.images.shape[0], generator=_generator(self.device, self.seed, epoch),
+                              device=self.device)
+
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of `epoch` (1-based), from `start_step` on."""
-        order = torch.randperm(self.images.shape[0], generator=_generator(self.device, self.seed, epoch),
-                               device=self.device)
+        order = self.order(epoch)
         for step in range(start_step, len(self)):
             index = order[step * self.batch_size:(step + 1) * self.batch_size]
             images = self.images[index]

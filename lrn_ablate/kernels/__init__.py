@@ -5,8 +5,7 @@ torch's CPU max pooling is a scalar loop over each window; the C loops make one 
 is compiled on first use with the system C compiler into the user's cache folder, keyed by the sources, the
 compiler and the flags, so every later process only loads it (ctypes). Without a working compiler, or with
 LRN_ABLATE_CPU_KERNELS=0, the layers run on torch ops instead, after a one-time warning: same results to
-rounding, slower. The kernels run on one thread: on the 2-core machine they were measured on, a second
-thread gained under 10% (the two cores share their arithmetic units).
+rounding, slower. Each call splits its batch over torch.get_num_threads() OpenMP threads.
 """
 
 from __future__ import annotations
@@ -33,10 +32,14 @@ FLOAT_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 
 def _build(compiler: str, target: Path) -> None:
+    """Compiles with OpenMP where the compiler has it (Apple's clang has not: the kernels then run on one thread)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # concurrent first runs each build whole
-    subprocess.run([compiler, *FLAGS, "-o", str(partial), str(SOURCE), "-lm"], check=True, capture_output=True,
-                   text=True)
+    command = [compiler, *FLAGS, "-o", str(partial), str(SOURCE), "-lm"]
+    try:
+        subprocess.run([*command, "-fopenmp"], check=True, capture_output=True, text=True)
+    except subprocess.CalledProcessError:
+        subprocess.run(command, check=True, capture_output=True, text=True)
     os.replace(partial, target)
 
 
@@ -70,8 +73,8 @@ def applies(*tensors: torch.Tensor) -> bool:
             and not torch.compiler.is_compiling() and library() is not None)
 
 
-def function(name: str, dtype: torch.dtype, argtypes: list) -> ctypes._CFuncPtr:
-    """The library's `name`_f32 or `name`_f64, with its argument types set."""
+def call(name: str, dtype: torch.dtype, argtypes: list, *args: object) -> int:
+    """Calls the library's `name`_f32 or `name`_f64 with `args` and torch's thread count; returns its result."""
     entry = getattr(library(), f"{name}_{FLOAT_SUFFIX[dtype]}")
-    entry.argtypes = argtypes
-    return entry
+    entry.argtypes, entry.restype = [*argtypes, ctypes.c_int], ctypes.c_int
+    return entry(*args, torch.get_num_threads())

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 /* One build runs on any x86-64 and still uses the widest vectors the CPU has (resolved at load time). */
@@ -16,6 +17,23 @@
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Built with -fopenmp where the compiler has it. Loaded into a torch process, the library then shares
+   torch's OpenMP runtime (libgomp.so.1 is already loaded) and its threads, which are warm. */
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static inline int omp_get_thread_num(void) { return 0; }
+static inline int omp_get_num_threads(void) { return 1; }
+#endif
+
+/* Below this many values one thread is faster than waking others: torch's at::internal::GRAIN_SIZE. */
+#define GRAIN 32768
+
+static inline int thread_count(int64_t values, int threads) { return values >= GRAIN && threads > 1 ? threads : 1; }
+
+/* The first item of share `part` of `count` items split into `parts` near-equal shares. */
+static inline int64_t share(int64_t count, int part, int parts) { return count * part / parts; }
 
 #define T float
 #define NAME(name) name##_f32

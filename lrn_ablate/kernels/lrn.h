@@ -72,32 +72,68 @@ static inline void NAME(backward_item)(const T *g, const T *x, const T *factor, 
     }
 }
 
-/* The exported entry points take a range of the batch, so that Python threads can split it. */
-CLONES void NAME(lrn_forward)(const T *x, T *y, T *factor, T *quotient, int64_t batch, int64_t channels,
-                              int64_t pixels, int channels_last, int64_t before, int64_t after, double coef,
-                              double k, double beta) {
-    for (int64_t n = 0; n < batch; n++) {
+/* Items [start, stop) of the batch, on one thread. Each layout gets its own call with constant strides,
+   so that the inlined loops are compiled (and vectorized) for it. */
+CLONES void NAME(lrn_forward_items)(const T *x, T *y, T *factor, T *quotient, int64_t start, int64_t stop,
+                                    int64_t channels, int64_t pixels, int channels_last, int64_t before,
+                                    int64_t after, T coef, T k, T beta) {
+    for (int64_t n = start; n < stop; n++) {
         size_t at = (size_t)(n * channels * pixels);
         if (channels_last)
-            NAME(forward_item)(x + at, y + at, factor + at, quotient + at, channels, pixels, 1, channels, before, after,
-                               (T)coef, (T)k, (T)beta);
+            NAME(forward_item)(x + at, y + at, factor + at, quotient + at, channels, pixels, 1, channels, before,
+                               after, coef, k, beta);
         else
-            NAME(forward_item)(x + at, y + at, factor + at, quotient + at, channels, pixels, pixels, 1, before, after,
-                               (T)coef, (T)k, (T)beta);
+            NAME(forward_item)(x + at, y + at, factor + at, quotient + at, channels, pixels, pixels, 1, before,
+                               after, coef, k, beta);
     }
 }
 
-/* ratio: scratch space of channels * pixels values */
-CLONES void NAME(lrn_backward)(const T *g, const T *x, const T *factor, const T *quotient, T *dx, T *ratio,
-                               int64_t batch, int64_t channels, int64_t pixels, int channels_last, int64_t before,
-                               int64_t after, double coef, double beta) {
-    for (int64_t n = 0; n < batch; n++) {
+/* Returns 1 where the scratch space of one item could not be allocated. */
+CLONES int NAME(lrn_backward_items)(const T *g, const T *x, const T *factor, const T *quotient, T *dx, int64_t start,
+                                    int64_t stop, int64_t channels, int64_t pixels, int channels_last,
+                                    int64_t before, int64_t after, T coef, T beta) {
+    T *ratio = malloc((size_t)(channels * pixels) * sizeof(T)); /* g * x * quotient of one item */
+    if (ratio == NULL) return 1;
+    for (int64_t n = start; n < stop; n++) {
         size_t at = (size_t)(n * channels * pixels);
         if (channels_last)
             NAME(backward_item)(g + at, x + at, factor + at, quotient + at, dx + at, ratio, channels, pixels, 1,
-                                channels, before, after, (T)coef, (T)beta);
+                                channels, before, after, coef, beta);
         else
-            NAME(backward_item)(g + at, x + at, factor + at, quotient + at, dx + at, ratio, channels, pixels, pixels,
-                                1, before, after, (T)coef, (T)beta);
+            NAME(backward_item)(g + at, x + at, factor + at, quotient + at, dx + at, ratio, channels, pixels,
+                                pixels, 1, before, after, coef, beta);
     }
+    free(ratio);
+    return 0;
+}
+
+/* The entry points: the batch split over `threads` threads (one below GRAIN values); they return 0, or 1
+   where scratch space could not be allocated (dx is then incomplete). */
+int NAME(lrn_forward)(const T *x, T *y, T *factor, T *quotient, int64_t batch, int64_t channels, int64_t pixels,
+                      int channels_last, int64_t before, int64_t after, double coef, double k, double beta,
+                      int threads) {
+#pragma omp parallel num_threads(thread_count(batch * channels * pixels, threads))
+    {
+        int part = omp_get_thread_num(), parts = omp_get_num_threads();
+        NAME(lrn_forward_items)(x, y, factor, quotient, share(batch, part, parts), share(batch, part + 1, parts),
+                                channels, pixels, channels_last, before, after, (T)coef, (T)k, (T)beta);
+    }
+    return 0;
+}
+
+int NAME(lrn_backward)(const T *g, const T *x, const T *factor, const T *quotient, T *dx, int64_t batch,
+                       int64_t channels, int64_t pixels, int channels_last, int64_t before, int64_t after,
+                       double coef, double beta, int threads) {
+    int failed = 0;
+#pragma omp parallel num_threads(thread_count(batch * channels * pixels, threads))
+    {
+        int part = omp_get_thread_num(), parts = omp_get_num_threads();
+        if (NAME(lrn_backward_items)(g, x, factor, quotient, dx, share(batch, part, parts),
+                                     share(batch, part + 1, parts), channels, pixels, channels_last, before, after,
+                                     (T)coef, (T)beta)) {
+#pragma omp atomic write
+            failed = 1;
+        }
+    }
+    return failed;
 }

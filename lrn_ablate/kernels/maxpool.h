@@ -4,10 +4,11 @@
    int32: stores through a char pointer may alias anything and keep the compiler from vectorizing. The
    loops select instead of branching: on random data a branch per comparison mispredicts often. */
 
-CLONES void NAME(maxpool2_forward)(const T *restrict x, T *restrict y, int32_t *restrict which, int64_t planes,
-                                   int64_t height, int64_t width) {
+/* Planes [start, stop) of the (N * C) planes, on one thread. */
+CLONES void NAME(maxpool2_forward_planes)(const T *restrict x, T *restrict y, int32_t *restrict which, int64_t start,
+                                         int64_t stop, int64_t height, int64_t width) {
     int64_t out_h = height / 2, out_w = width / 2;
-    for (int64_t plane = 0; plane < planes; plane++) {
+    for (int64_t plane = start; plane < stop; plane++) {
         for (int64_t i = 0; i < out_h; i++) {
             const T *top = x + (plane * height + 2 * i) * width, *bottom = top + width;
             T *out = y + (plane * out_h + i) * out_w;
@@ -33,10 +34,11 @@ CLONES void NAME(maxpool2_forward)(const T *restrict x, T *restrict y, int32_t *
 
 /* Each input row is written on its own: writing the top and bottom rows of a window in one loop ran ~10x
    slower here (two interleaved store streams). */
-CLONES void NAME(maxpool2_backward)(const T *restrict grad, const int32_t *restrict which, T *restrict grad_x,
-                                    int64_t planes, int64_t height, int64_t width) {
+CLONES void NAME(maxpool2_backward_planes)(const T *restrict grad, const int32_t *restrict which,
+                                          T *restrict grad_x, int64_t start, int64_t stop, int64_t height,
+                                          int64_t width) {
     int64_t out_h = height / 2, out_w = width / 2;
-    for (int64_t plane = 0; plane < planes; plane++) {
+    for (int64_t plane = start; plane < stop; plane++) {
         for (int64_t i = 0; i < out_h; i++) {
             const T *g = grad + (plane * out_h + i) * out_w;
             const int32_t *place = which + (plane * out_h + i) * out_w;
@@ -54,4 +56,27 @@ CLONES void NAME(maxpool2_backward)(const T *restrict grad, const int32_t *restr
         if (height % 2) /* nor is the odd last row */
             for (int64_t j = 0; j < width; j++) grad_x[(plane * height + height - 1) * width + j] = 0;
     }
+}
+
+/* The entry points: the planes split over `threads` threads (one below GRAIN values); they return 0. */
+int NAME(maxpool2_forward)(const T *x, T *y, int32_t *which, int64_t planes, int64_t height, int64_t width,
+                           int threads) {
+#pragma omp parallel num_threads(thread_count(planes * height * width, threads))
+    {
+        int part = omp_get_thread_num(), parts = omp_get_num_threads();
+        NAME(maxpool2_forward_planes)(x, y, which, share(planes, part, parts), share(planes, part + 1, parts), height,
+                                      width);
+    }
+    return 0;
+}
+
+int NAME(maxpool2_backward)(const T *grad, const int32_t *which, T *grad_x, int64_t planes, int64_t height,
+                            int64_t width, int threads) {
+#pragma omp parallel num_threads(thread_count(planes * height * width, threads))
+    {
+        int part = omp_get_thread_num(), parts = omp_get_num_threads();
+        NAME(maxpool2_backward_planes)(grad, which, grad_x, share(planes, part, parts), share(planes, part + 1, parts),
+                                       height, width);
+    }
+    return 0;
 }

@@ -6,7 +6,7 @@ import ctypes
 
 import torch
 
-from lrn_ablate.kernels import function
+from lrn_ablate.kernels import call
 
 _SIZE = ctypes.c_int64
 _ARGS = [ctypes.c_void_p] * 3 + [_SIZE] * 3
@@ -18,8 +18,7 @@ def forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     y = x.new_empty(n, c, height // 2, width // 2)
     which = torch.empty(y.shape, dtype=torch.int32)
     if y.numel():
-        function("maxpool2_forward", x.dtype, _ARGS)(x.data_ptr(), y.data_ptr(), which.data_ptr(), n * c, height,
-                                                     width)
+        call("maxpool2_forward", x.dtype, _ARGS, x.data_ptr(), y.data_ptr(), which.data_ptr(), n * c, height, width)
     return y, which
 
 
@@ -29,6 +28,6 @@ def backward(grad: torch.Tensor, which: torch.Tensor, input_shape: torch.Size) -
     if not grad.numel():  # an empty batch
         return grad.new_zeros(input_shape)
     grad_x = grad.new_empty(input_shape)  # the kernel writes every value, zeros included
-    function("maxpool2_backward", grad.dtype, _ARGS)(grad.data_ptr(), which.data_ptr(), grad_x.data_ptr(), n * c,
-                                                     height, width)
+    call("maxpool2_backward", grad.dtype, _ARGS, grad.data_ptr(), which.data_ptr(), grad_x.data_ptr(), n * c, height,
+         width)
     return grad_x
