@@ -82,6 +82,9 @@ def check_trainer(trainer: Mapping[str, Any]) -> None:
     device = str(trainer.get("device"))
     if not (device in DEVICES or device.startswith("cuda:")):
         raise UserError(f"trainer.device must be one of auto, cpu, cuda or cuda:N; got {device!r}.")
+    threads = trainer.get("threads")
+    if threads != "auto" and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise UserError(f"trainer.threads must be auto or a positive integer, got {threads!r}.")
     require_choice("trainer.resume", trainer.get("resume"), ("auto", "never"))
     require_choice("trainer.precision", trainer.get("precision"), ("fp32", "bf16", "fp16"))
     for key in ("deterministic", "progress", "channels_last", "compile"):

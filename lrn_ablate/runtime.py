@@ -23,6 +23,12 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def set_threads(threads: str | int) -> None:
+    """trainer.threads: auto keeps torch's default (one per physical core); a number sets it."""
+    if threads != "auto":
+        torch.set_num_threads(int(threads))
+
+
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"

@@ -22,6 +22,7 @@ CASES = [
     (["train", "trainer.epochs=abc"], 2, TRAIN + "trainer.epochs must be a positive integer, got 'abc'."),
     (["train", "trainer.epochs=0"], 2, TRAIN + "trainer.epochs must be a positive integer, got 0."),
     (["train", "trainer.batch_size=-8"], 2, TRAIN + "trainer.batch_size must be a positive integer, got -8."),
+    (["train", "trainer.threads=0"], 2, TRAIN + "trainer.threads must be auto or a positive integer, got 0."),
     (["train", "optim.lr=0"], 2, TRAIN + "optim.lr must be a number greater than 0, got 0."),
     (["train", "norm=lrn", "norm.size=0"], 2, TRAIN + "norm.size must be a positive integer, got 0."),
     (["train", "norm=lrn", "norm.alpha=-1e-4"], 2, TRAIN + "norm.alpha must be a number >= 0, got -0.0001."),

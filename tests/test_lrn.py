@@ -15,8 +15,9 @@ from lrn_ablate.norms import LocalResponseNorm
 from lrn_ablate.norms import lrn as lrn_module
 
 CONVENTIONS = ("pytorch", "caffe", "alexnet", "article")
-SETTINGS = (  # (alpha, beta, k): beta 0.75 takes the rsqrt path on the CPU, other betas torch.pow
+SETTINGS = (  # (alpha, beta, k): beta 0.75 and 0.5 take square roots on the CPU, other betas pow
     (1.0, 0.75, 1.0),
+    (1.3, 0.5, 1.5),
     (0.7, 0.6, 2.0),
 )
 

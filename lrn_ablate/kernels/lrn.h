@@ -9,10 +9,6 @@
    pixel stride 1) or channels_last (NHWC: channel stride 1, pixel stride C). Every window sum runs in
    channel order. */
 
-static inline T NAME(inverse_power)(T s, T beta) {
-    return POW(s, -beta);
-}
-
 /* factor = scale^-beta and quotient = factor / scale with scale = k + coef * window sum of x^2, y = x * factor,
    for one batch item. The backward needs x * factor / scale; saving the quotient spares it a division. */
 static inline void NAME(forward_item)(const T *x, T *y, T *factor, T *quotient, int64_t channels, int64_t pixels,
@@ -29,11 +25,12 @@ static inline void NAME(forward_item)(const T *x, T *y, T *factor, T *quotient, 
             const T *xj = x + j * cs;
             for (int64_t p = 0; p < pixels; p++) q[p * ps] += xj[p * ps] * xj[p * ps];
         }
-        if (beta == (T)0.75) { /* s^-1/2 * s^-1/4: two vectorized square roots instead of a pow call */
+        if (beta == (T)0.75 || beta == (T)0.5) { /* from root = s^-1/2: vectorized square roots, no pow call */
+            int three_quarters = beta == (T)0.75; /* s^-3/4 = s^-1/2 * s^-1/4 */
             for (int64_t p = 0; p < pixels; p++) {
                 T sc = k + coef * q[p * ps];
                 T root = (T)1 / SQRT(sc);
-                T fc = sc == 0 ? (T)0 : root * SQRT(root);
+                T fc = sc == 0 ? (T)0 : three_quarters ? root * SQRT(root) : root;
                 f[p * ps] = fc;
                 q[p * ps] = sc == 0 ? (T)0 : fc * (root * root); /* 1 / s = root^2: no division */
                 out[p * ps] = xc[p * ps] * fc;
@@ -41,7 +38,7 @@ static inline void NAME(forward_item)(const T *x, T *y, T *factor, T *quotient, 
         } else {
             for (int64_t p = 0; p < pixels; p++) {
                 T sc = k + coef * q[p * ps];
-                T fc = (sc == 0 && beta > 0) ? (T)0 : NAME(inverse_power)(sc, beta);
+                T fc = (sc == 0 && beta > 0) ? (T)0 : POW(sc, -beta);
                 f[p * ps] = fc;
                 q[p * ps] = sc == 0 ? (T)0 : fc / sc;
                 out[p * ps] = xc[p * ps] * fc;
