@@ -17,7 +17,7 @@ import platform
 import shutil
 import subprocess
 import warnings
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import torch
@@ -73,8 +73,14 @@ def applies(*tensors: torch.Tensor) -> bool:
             and not torch.compiler.is_compiling() and library() is not None)
 
 
-def call(name: str, dtype: torch.dtype, argtypes: list, *args: object) -> int:
-    """Calls the library's `name`_f32 or `name`_f64 with `args` and torch's thread count; returns its result."""
-    entry = getattr(library(), f"{name}_{FLOAT_SUFFIX[dtype]}")
+@cache
+def _entry(lib: ctypes.CDLL, name: str, dtype: torch.dtype, argtypes: tuple) -> ctypes._CFuncPtr:
+    """The library's `name`_f32 or `name`_f64, typed once (setting ctypes types costs microseconds a call)."""
+    entry = getattr(lib, f"{name}_{FLOAT_SUFFIX[dtype]}")
     entry.argtypes, entry.restype = [*argtypes, ctypes.c_int], ctypes.c_int
-    return entry(*args, torch.get_num_threads())
+    return entry
+
+
+def call(name: str, dtype: torch.dtype, argtypes: tuple, *args: object) -> int:
+    """Calls `name` for `dtype` with `args` and torch's thread count; returns its result."""
+    return _entry(library(), name, dtype, argtypes)(*args, torch.get_num_threads())

@@ -11,8 +11,8 @@ from lrn_ablate.kernels import call
 
 _SIZE = ctypes.c_int64
 # (pointers..., batch, channels, pixels, channels_last, before, after, doubles...)
-_FORWARD_ARGS = [ctypes.c_void_p] * 4 + [_SIZE] * 3 + [ctypes.c_int, _SIZE, _SIZE] + [ctypes.c_double] * 3
-_BACKWARD_ARGS = [ctypes.c_void_p] * 5 + [_SIZE] * 3 + [ctypes.c_int, _SIZE, _SIZE] + [ctypes.c_double] * 2
+_FORWARD_ARGS = (ctypes.c_void_p,) * 4 + (_SIZE,) * 3 + (ctypes.c_int, _SIZE, _SIZE) + (ctypes.c_double,) * 3
+_BACKWARD_ARGS = (ctypes.c_void_p,) * 5 + (_SIZE,) * 3 + (ctypes.c_int, _SIZE, _SIZE) + (ctypes.c_double,) * 2
 
 
 def _geometry(x: torch.Tensor, channels_last: bool) -> list[int]:

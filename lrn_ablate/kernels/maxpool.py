@@ -9,7 +9,7 @@ import torch
 from lrn_ablate.kernels import call
 
 _SIZE = ctypes.c_int64
-_ARGS = [ctypes.c_void_p] * 3 + [_SIZE] * 3
+_ARGS = (ctypes.c_void_p,) * 3 + (_SIZE,) * 3
 
 
 def forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
