@@ -25,6 +25,15 @@ def test_wheel_install_runs_with_its_own_configs(tmp_path):
     where = subprocess.run([sys.executable, "-c", "import lrn_ablate.conf as c; print(c.__file__)"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert where.stdout.strip().startswith(str(site)), where.stdout + where.stderr
+    # Every module comes from the wheel (an editable install of the checkout must not fill a gap), and the
+    # wheel carries the C sources its kernels are built from.
+    check = ("import shutil, sys, lrn_ablate.train, lrn_ablate.report.cli; from lrn_ablate import kernels; "
+             "print([n for n, m in sys.modules.items() if n.startswith('lrn_ablate') "
+             f"and not (getattr(m, '__file__', None) or {str(site)!r}).startswith({str(site)!r})]); "
+             "print(shutil.which('cc') is None or kernels.library() is not None)")
+    origin = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert origin.stdout.split() == ["[]", "True"], origin.stdout + origin.stderr
     run = subprocess.run([sys.executable, "-m", "lrn_ablate", "train", "dataset=digits", "trainer.epochs=1",
                           "norm=lrn", "logger=none"], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=300)

@@ -3,9 +3,10 @@
 The torch-op formulation of LRN is about eleven passes over the tensor, each with its own dispatch, and
 torch's CPU max pooling is a scalar loop over each window; the C loops make one pass each way. The library
 is compiled on first use with the system C compiler into the user's cache folder, keyed by the sources, the
-compiler and the flags, so every later process only loads it (ctypes). Without a working compiler, or with
-LRN_ABLATE_CPU_KERNELS=0, the layers run on torch ops instead, after a one-time warning: same results to
-rounding, slower. Each call splits its batch over torch.get_num_threads() OpenMP threads.
+compiler and the flags, so every later process only loads it (ctypes). Without a working compiler the
+layers run on torch ops instead, after a one-time warning: same results to rounding, slower;
+LRN_ABLATE_CPU_KERNELS=0 chooses that path without a warning. Each call splits its batch over
+torch.get_num_threads() OpenMP threads.
 """
 
 from __future__ import annotations
