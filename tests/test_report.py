@@ -150,6 +150,62 @@ def test_two_groups_summary_matches_hand_computed_numbers(two_groups: Path, tmp_
     assert sorted(runs["run"]) == [f"2026-01-01_00-00-00/{job}" for job in range(4)]
 
 
+# Worked by hand. Run a: best 0.62, 95% of it 0.589, first reached by 0.60 in epoch 4; falls 0.10 (epoch 2
+# -> 3) and 0.05 (4 -> 5): largest 0.10, epoch 3. Run b: best 0.40, 95% 0.38, reached in epoch 3 (0.39);
+# falls 0.01 (3 -> 4) and 0.03 (4 -> 5): 0.03, epoch 5. Run c never falls: drop 0; best 0.3, rise epoch 3.
+STABILITY_RUNS = {
+    "lrn": {0: [0.20, 0.50, 0.40, 0.60, 0.55, 0.62], 1: [0.10, 0.30, 0.39, 0.38, 0.35, 0.40]},
+    "none": {0: [0.10, 0.20, 0.30, 0.30, 0.30, 0.30], 1: [0.30, 0.50, 0.55, 0.56, 0.565, 0.60]},
+}
+# Run d (none, seed 1): best 0.60, 95% 0.57, first reached in epoch 6; never falls.
+HAND = {("lrn", 0): (4, 0.10, 3), ("lrn", 1): (3, 0.03, 5), ("none", 0): (3, 0.0, None), ("none", 1): (6, 0.0, None)}
+
+
+def test_rise_epoch_and_largest_drop_match_values_worked_by_hand(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    job = 0
+    for norm, runs in STABILITY_RUNS.items():
+        for seed, accs in runs.items():
+            write_run(tmp_path / "runs" / str(job), norm_config(norm), seed, accs)
+            job += 1
+    out = tmp_path / "out"
+    code, _, stderr = run_report(tmp_path / "runs", "--out", out, "--runs", capsys=capsys)
+    assert code == 0, stderr
+    runs = pd.read_csv(out / "runs.csv").set_index(["norm.name", "seed"])
+    for key, (rise, drop, drop_epoch) in HAND.items():
+        row = runs.loc[key]
+        assert row["rise_epoch"] == rise, key
+        assert row["max_drop"] == pytest.approx(drop), key
+        assert (pd.isna(row["max_drop_epoch"]) if drop_epoch is None else row["max_drop_epoch"] == drop_epoch), key
+    summary = read_summary(out)
+    lrn, none = summary.loc["norm=lrn"], summary.loc["norm=none"]
+    assert lrn["rise_epoch_mean"] == pytest.approx(3.5)
+    assert lrn["rise_epoch_std"] == pytest.approx(np.std([4, 3], ddof=1))
+    assert lrn["max_drop_mean"] == pytest.approx(0.065)
+    assert none["max_drop_mean"] == 0 and none["max_drop_std"] == 0
+    assert lrn["delta_rise_epoch"] == pytest.approx(3.5 - 4.5)
+    assert lrn["rise_epoch_p"] == pytest.approx(stats.ttest_ind([4, 3], [3, 6], equal_var=False).pvalue)
+    assert lrn["max_drop_p"] == pytest.approx(stats.ttest_ind([0.10, 0.03], [0, 0], equal_var=False).pvalue)
+    assert pd.isna(none["rise_epoch_p"])
+    table = (out / "summary.md").read_text()
+    assert "| norm=lrn | 3.5 ± 0.7 | -1.0 |" in table
+    assert "10.0@3, 3.0@5" in table
+    assert_image(out / "stability.png")
+    assert "](stability.png)" in (out / "report.md").read_text()
+
+
+def test_runs_option_draws_every_run_under_the_mean(two_groups: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    plain, with_runs = tmp_path / "plain", tmp_path / "with_runs"
+    assert run_report(two_groups, "--out", plain, capsys=capsys)[0] == 0
+    assert run_report(two_groups, "--out", with_runs, "--runs", capsys=capsys)[0] == 0
+    before = matplotlib.image.imread(plain / "curves_test_acc.png")
+    after = matplotlib.image.imread(with_runs / "curves_test_acc.png")
+    assert before.shape != after.shape or not np.array_equal(before, after)
+    assert "Thin lines are the single completed runs." in (with_runs / "report.md").read_text()
+    assert "Thin lines" not in (plain / "report.md").read_text()
+
+
 def test_default_output_folder_is_next_to_the_runs(two_groups: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     code, stdout, _ = run_report(two_groups, capsys=capsys)
@@ -425,7 +481,7 @@ def test_a_one_key_sweep_draws_a_line_plot_as_svg(tmp_path: Path, capsys: pytest
     assert code == 0, stderr
     out = root / "report"
     assert sorted(path.name for path in out.glob("*.svg")) == sorted(
-        ["cost.svg", "sweep_norm.alpha.svg", *(name.replace(".png", ".svg") for name in CURVE_FILES)])
+        ["cost.svg", "stability.svg", "sweep_norm.alpha.svg", *(name.replace(".png", ".svg") for name in CURVE_FILES)])
     assert (out / "sweep_norm.alpha.svg").read_text().lstrip().startswith("<?xml")
     assert "![sweep norm.alpha](sweep_norm.alpha.svg)" in (out / "report.md").read_text()
 

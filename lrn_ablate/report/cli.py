@@ -9,8 +9,14 @@ from pathlib import Path
 from lrn_ablate.errors import UserError
 from lrn_ablate.report.collect import collect_local, common_root
 from lrn_ablate.report.groups import BOOKKEEPING, find_baseline, group_runs
-from lrn_ablate.report.markdown import ReportInputs, counted, report_markdown, summary_markdown
-from lrn_ablate.report.plots import CURVES, group_colours, plot_cost, plot_curve
+from lrn_ablate.report.markdown import (
+    ReportInputs,
+    counted,
+    report_markdown,
+    stability_markdown,
+    summary_markdown,
+)
+from lrn_ablate.report.plots import CURVES, group_colours, plot_cost, plot_curve, plot_stability
 from lrn_ablate.report.runs import STATUSES
 from lrn_ablate.report.summarize import METRICS, run_stats, summarize
 from lrn_ablate.report.sweeps import plot_sweeps
@@ -40,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--band", choices=("std", "minmax"), default="std",
                         help="band around the mean curves: ±1 std or min–max over seeds "
                              "(default: %(default)s)")
+    parser.add_argument("--runs", action="store_true",
+                        help="also draw every completed run as a thin line under its group's mean and band")
     parser.add_argument("--ignore", action="append", default=[], metavar="KEY",
                         help="treat this config key or section as bookkeeping, like seed (repeatable; e.g. "
                              "--ignore experiment_name pools runs filed under different names)")
@@ -76,17 +84,19 @@ def make_report(args: argparse.Namespace) -> Path:
     summary.to_csv(out / "summary.csv", index=False)
     stats_only = per_run.drop(columns=tables.runs.columns.drop("run"))
     tables.runs.merge(stats_only, on="run", how="left").to_csv(out / "runs.csv", index=False)
-    (out / "summary.md").write_text(summary_markdown(summary, args.metric))
+    (out / "summary.md").write_text(summary_markdown(summary, args.metric) + "\n"
+                                    + stability_markdown(summary, per_run))
     figures = {
-        "Curves": [plot_curve(tables, column, args.band, colours, out / f"curves_{column}.{args.format}")
-                   for column in CURVES],
+        "Curves": [plot_curve(tables, column, args.band, colours, out / f"curves_{column}.{args.format}",
+                              args.runs) for column in CURVES],
+        "Stability": [plot_stability(per_run, grouping.order, colours, out / f"stability.{args.format}")],
         "Sweep": plot_sweeps(per_run, grouping.label_keys, args.metric, colours, out, args.format),
         "Cost": [plot_cost(summary, colours, out / f"cost.{args.format}")],
     }
     report = out / "report.md"
     report.write_text(report_markdown(ReportInputs(
-        source=source, tables=tables, summary=summary, metric=args.metric, baseline=baseline,
-        baseline_sentence=baseline_sentence, band=args.band,
+        source=source, tables=tables, summary=summary, per_run=per_run, metric=args.metric, baseline=baseline,
+        baseline_sentence=baseline_sentence, band=args.band, show_runs=args.runs,
         figures={title: paths for title, paths in figures.items() if paths}, notes=notes)))
     return report
 

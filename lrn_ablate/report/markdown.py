@@ -10,7 +10,7 @@ import pandas as pd
 
 from lrn_ablate.report.groups import display_key
 from lrn_ablate.report.runs import UNFINISHED
-from lrn_ablate.report.summarize import SIGNIFICANCE, best_group, higher_is_better
+from lrn_ablate.report.summarize import RISE_FRACTION, SIGNIFICANCE, best_group, higher_is_better
 from lrn_ablate.report.sweeps import METRIC_NAMES
 from lrn_ablate.report.table import Tables
 
@@ -49,6 +49,33 @@ def metric_units(metric: str) -> tuple[str, float, int, str]:
     return METRIC_NAMES[metric], 1.0, 4, ""
 
 
+def _p(value: float | None) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:.3g}"
+
+
+def _delta(row: pd.Series, column: str, factor: float, digits: int) -> str:
+    value = row[f"delta_{column}"]
+    return "" if pd.isna(value) else f"{value * factor:+.{digits}f}"
+
+
+def stability_markdown(summary: pd.DataFrame, per_run: pd.DataFrame) -> str:
+    """How soon each group's test accuracy rises and how far it falls between two epochs, per group."""
+    header = ["group", f"rise epoch ({RISE_FRACTION:.0%} of best)", "Δ vs baseline", "p (Welch)",
+              "largest drop (points)", "Δ vs baseline (points)", "p (Welch)", "drop epochs (per run)"]
+    rows = []
+    for _, row in summary.iterrows():
+        runs = per_run[per_run["group"] == row["group"]]
+        drops = [f"{drop * 100:.1f}@{int(epoch)}" for drop, epoch in zip(runs["max_drop"], runs["max_drop_epoch"],
+                                                                         strict=True) if not pd.isna(epoch)]
+        rows.append([
+            f"**{row['group']}** (baseline)" if row["baseline"] else row["group"],
+            _mean_std(row, "rise_epoch", 1.0, 1), _delta(row, "rise_epoch", 1.0, 1), _p(row["rise_epoch_p"]),
+            _mean_std(row, "max_drop", 100.0, 2), _delta(row, "max_drop", 100.0, 2), _p(row["max_drop_p"]),
+            ", ".join(drops) or "—",
+        ])
+    return markdown_table(header, rows) + "\n"
+
+
 def summary_markdown(summary: pd.DataFrame, metric: str) -> str:
     name, factor, digits, unit = metric_units(metric)
     final = f"final_{metric}"
@@ -67,8 +94,8 @@ def summary_markdown(summary: pd.DataFrame, metric: str) -> str:
             _mean_std(row, "seconds_per_epoch", 1.0, 2),
             _number(row["images_per_second_mean"], 0),
             _unfinished(row),
-            "" if pd.isna(row[f"delta_{final}"]) else f"{row[f'delta_{final}'] * factor:+.{digits}f}",
-            "" if pd.isna(row["p_value"]) else f"{row['p_value']:.3g}",
+            _delta(row, final, factor, digits),
+            _p(row["p_value"]),
         ])
     return markdown_table(header, rows) + "\n"
 
@@ -78,10 +105,12 @@ class ReportInputs:
     source: str  # where the runs came from, as the user gave it
     tables: Tables
     summary: pd.DataFrame
+    per_run: pd.DataFrame  # run_stats: one row per completed run
     metric: str
     baseline: str | None
     baseline_sentence: str
     band: str
+    show_runs: bool  # the curves draw every completed run under its group's mean
     figures: dict[str, list[Path]]  # section title -> figure files (in the output folder)
     notes: list[str]
 
@@ -166,8 +195,13 @@ def _unfinished_runs(runs: pd.DataFrame) -> list[str]:
 def _section_text(title: str, inputs: ReportInputs) -> str:
     if title == "Curves":
         band = "±1 std" if inputs.band == "std" else "min–max"
-        return (f"Mean over the completed runs of each group with a {band} band. Runs of different lengths "
-                "are aligned by epoch: each epoch averages the runs that reached it.")
+        runs = " Thin lines are the single completed runs." if inputs.show_runs else ""
+        return (f"Mean over the completed runs of each group with a {band} band.{runs} Runs of different "
+                "lengths are aligned by epoch: each epoch averages the runs that reached it.")
+    if title == "Stability":
+        return (f"Per completed run (one dot each): the rise epoch, the first epoch at which test accuracy "
+                f"reaches {RISE_FRACTION:.0%} of that run's best, and the largest fall of test accuracy from "
+                "one epoch to the next; the bar is the group mean.")
     if title == "Sweep":
         return (f"Final {METRIC_NAMES[inputs.metric]} per setting of the swept numeric keys, averaged over "
                 "seeds only: every other setting that varies gets its own panel or line.")
@@ -180,7 +214,13 @@ def report_markdown(inputs: ReportInputs) -> str:
              "Means ± std over seeds of completed runs; `summary.csv` has the same numbers in the logged "
              "units (accuracies as fractions). "
              f"Δ and p compare the final {METRIC_NAMES[inputs.metric]} with the baseline group.", "",
-             summary_markdown(inputs.summary, inputs.metric)]
+             summary_markdown(inputs.summary, inputs.metric), "",
+             "### Rise and drops", "",
+             f"From each completed run's test accuracy: the rise epoch is the first epoch that reaches "
+             f"{RISE_FRACTION:.0%} of the run's best; the largest drop is the largest fall from one epoch to "
+             "the next (0 when it never falls), listed per run as points@epoch after the fall. Δ and p "
+             "compare the group means with the baseline group.", "",
+             stability_markdown(inputs.summary, inputs.per_run)]
     for title, paths in inputs.figures.items():
         lines += [f"## {title}", ""]
         lines += [_section_text(title, inputs), ""]

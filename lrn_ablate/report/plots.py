@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from lrn_ablate.report.summarize import epoch_curve
+from lrn_ablate.report.summarize import RISE_FRACTION, epoch_curve
 from lrn_ablate.report.table import Tables
 
 FIGSIZE = (7.0, 4.5)
@@ -68,8 +68,12 @@ def _bounded(completed: tuple[float, float], everything: tuple[float, float]) ->
     return max(everything[0], low - span), min(everything[1], high + span)
 
 
-def plot_curve(tables: Tables, column: str, band: str, colours: dict[str, Any], path: Path) -> Path:
-    """Mean over completed runs per epoch with a band; diverged runs drawn dashed, one line each."""
+def plot_curve(tables: Tables, column: str, band: str, colours: dict[str, Any], path: Path,
+               show_runs: bool = False) -> Path:
+    """Mean over completed runs per epoch with a band; diverged runs drawn dashed, one line each.
+
+    With `show_runs`, every completed run is drawn as a thin line under its group's mean and band, so that
+    a collapse in one seed stays visible instead of being averaged away."""
     title, ylabel, factor = CURVES[column]
     epochs = _with_gap(tables.epochs)
     figure = Figure(figsize=FIGSIZE)
@@ -81,6 +85,10 @@ def plot_curve(tables: Tables, column: str, band: str, colours: dict[str, Any], 
             continue
         curve = epoch_curve(done, column)
         mean = curve["mean"] * factor
+        if show_runs:
+            for _, rows in done.groupby("run", sort=False):
+                rows = rows.sort_values("epoch")
+                ax.plot(rows["epoch"], rows[column] * factor, color=colours[label], linewidth=0.6, alpha=0.55)
         if band == "std":
             low, high = curve["mean"] - curve["std"], curve["mean"] + curve["std"]
         else:
@@ -110,7 +118,8 @@ def plot_curve(tables: Tables, column: str, band: str, colours: dict[str, Any], 
         place_legend(ax, entries)
     else:
         ax.text(0.5, 0.5, "no completed or diverged runs to draw", transform=ax.transAxes, ha="center")
-    ax.set_title(f"{title} per epoch\nmean over completed runs, {BAND_TEXT[band]}", fontsize="medium")
+    runs_text = "; thin lines: single runs" if show_runs else ""
+    ax.set_title(f"{title} per epoch\nmean over completed runs, {BAND_TEXT[band]}{runs_text}", fontsize="medium")
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -143,4 +152,37 @@ def plot_cost(summary: pd.DataFrame, colours: dict[str, Any], path: Path) -> Pat
     ax.set_axisbelow(True)
     if rows.empty:
         ax.text(0.5, 0.5, "no completed runs", transform=ax.transAxes, ha="center")
+    return save(figure, path)
+
+
+def plot_stability(per_run: pd.DataFrame, order: Sequence[str], colours: dict[str, Any], path: Path) -> Path:
+    """Two panels, one dot per completed run and a bar at each group's mean: the rise epoch and the
+    largest epoch-to-epoch fall of test accuracy (annotated with the epoch after the fall)."""
+    groups = [label for label in order if (per_run["group"] == label).any()]
+    figure = Figure(figsize=(FIGSIZE[0] * 1.6, max(FIGSIZE[1], 0.45 * len(groups) + 1.5)))
+    rise_ax, drop_ax = figure.subplots(1, 2, sharey=True)
+    jitter = np.random.default_rng(0)  # fixed: the same runs give the same figure
+    for position, label in enumerate(groups):
+        runs = per_run[per_run["group"] == label]
+        offsets = position + jitter.uniform(-0.15, 0.15, len(runs))
+        for ax, values in ((rise_ax, runs["rise_epoch"]), (drop_ax, runs["max_drop"] * 100)):
+            ax.scatter(values, offsets, color=colours[label], s=28, zorder=3)
+            ax.plot([values.mean()] * 2, [position - 0.3, position + 0.3], color=colours[label], linewidth=2.5)
+        for drop, epoch, offset in zip(runs["max_drop"], runs["max_drop_epoch"], offsets, strict=True):
+            if not pd.isna(epoch):
+                drop_ax.annotate(f"ep {int(epoch)}", (drop * 100, offset), xytext=(4, 2),
+                                 textcoords="offset points", fontsize="x-small")
+    rise_ax.set_yticks(range(len(groups)), [f"{g} (n={(per_run['group'] == g).sum()})" for g in groups])
+    rise_ax.invert_yaxis()
+    rise_ax.set_xlabel(f"rise epoch: first epoch at {RISE_FRACTION:.0%} of the run's best test accuracy")
+    rise_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    drop_ax.set_xlabel("largest fall of test accuracy between two epochs (points)")
+    drop_ax.set_xlim(left=0)
+    for ax in (rise_ax, drop_ax):
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+    figure.suptitle("How soon test accuracy rises, and how far it falls at once\none dot per completed "
+                    "run, bar = group mean", fontsize="medium")
+    if not groups:
+        rise_ax.text(0.5, 0.5, "no completed runs", transform=rise_ax.transAxes, ha="center")
     return save(figure, path)

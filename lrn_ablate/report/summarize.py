@@ -16,10 +16,35 @@ from lrn_ablate.report.table import Tables
 
 METRICS = ("test_acc", "test_loss", "train_acc", "train_loss")
 SIGNIFICANCE = 0.05
+# A run has "risen" once its test accuracy reaches this fraction of its own best.
+RISE_FRACTION = 0.95
+# Per-run numbers that get a mean, a std and a Welch p-value against the baseline, besides the final metric.
+STABILITY = ("rise_epoch", "max_drop")
 
 
 def higher_is_better(metric: str) -> bool:
     return metric.endswith("_acc")
+
+
+def rise_epoch(test_acc: pd.Series) -> float:
+    """The first epoch whose test accuracy reaches RISE_FRACTION of the run's best (NaN with no epochs).
+
+    `test_acc` is indexed by epoch and sorted."""
+    values = test_acc.dropna()
+    if values.empty:
+        return np.nan
+    return float(values.index[values >= RISE_FRACTION * values.max()][0])
+
+
+def max_drop(test_acc: pd.Series) -> tuple[float, float]:
+    """(largest fall of test accuracy from one logged epoch to the next, the epoch after that fall).
+
+    0 and NaN when the accuracy never falls; the first such epoch when the largest fall happens twice."""
+    values = test_acc.dropna()
+    falls = (values.shift(1) - values).iloc[1:]
+    if falls.empty or falls.max() <= 0:
+        return 0.0, np.nan
+    return float(falls.max()), float(falls.idxmax())
 
 
 def run_stats(tables: Tables, metric: str) -> pd.DataFrame:
@@ -36,6 +61,7 @@ def run_stats(tables: Tables, metric: str) -> pd.DataFrame:
             best_epoch = values.idxmax() if higher_is_better(metric) else values.idxmin()
         else:
             best_epoch = np.nan
+        drop, drop_epoch = max_drop(epochs.set_index("epoch")["test_acc"])
         rows.append({
             "run": run,
             "last_epoch": epochs["epoch"].iloc[-1],
@@ -45,9 +71,12 @@ def run_stats(tables: Tables, metric: str) -> pd.DataFrame:
             "final_train_acc": epochs["train_acc"].iloc[-1],
             "seconds_per_epoch": steady["epoch_seconds"].mean(),
             "images_per_second": steady["images_per_second"].mean(),
+            "rise_epoch": rise_epoch(epochs.set_index("epoch")["test_acc"]),
+            "max_drop": drop,
+            "max_drop_epoch": drop_epoch,
         })
     columns = ["run", "last_epoch", f"final_{metric}", f"best_{metric}", "best_epoch", "final_train_acc",
-               "seconds_per_epoch", "images_per_second"]
+               "seconds_per_epoch", "images_per_second", "rise_epoch", "max_drop", "max_drop_epoch"]
     return tables.runs.merge(pd.DataFrame(rows, columns=columns), on="run")
 
 
@@ -64,9 +93,10 @@ def welch_p(sample: pd.Series, reference: pd.Series) -> float | None:
 
 def summarize(tables: Tables, per_run: pd.DataFrame, metric: str, baseline: str | None) -> pd.DataFrame:
     """One row per group (in display order) from run_stats' per_run: the group's varying keys, seeds, means
-    and stds, status counts, and the difference in final metric from the baseline with its Welch p-value."""
+    and stds, status counts, and the differences in final metric, rise epoch and largest drop from the
+    baseline with their Welch p-values."""
     final, best = f"final_{metric}", f"best_{metric}"
-    reference = per_run.loc[per_run["group"] == baseline, final] if baseline else None
+    reference = per_run[per_run["group"] == baseline] if baseline else None
     rows = []
     for label in tables.grouping.order:
         runs = tables.runs[tables.runs["group"] == label]
@@ -76,13 +106,16 @@ def summarize(tables: Tables, per_run: pd.DataFrame, metric: str, baseline: str 
                "n_seeds": len(done), "seeds": ",".join(map(str, seeds)),
                "epochs": done["last_epoch"].max()}
         for column in (final, best, "best_epoch", "final_train_acc", "seconds_per_epoch",
-                       "images_per_second"):
+                       "images_per_second", *STABILITY):
             row[f"{column}_mean"] = done[column].mean()
             row[f"{column}_std"] = done[column].std(ddof=1)  # NaN with one seed
         row.update({status: int((runs["status"] == status).sum()) for status in UNFINISHED})
         compare = reference is not None and label != baseline and len(done) > 0 and len(reference) > 0
-        row[f"delta_{final}"] = done[final].mean() - reference.mean() if compare else np.nan
-        row["p_value"] = welch_p(done[final], reference) if compare else None
+        row[f"delta_{final}"] = done[final].mean() - reference[final].mean() if compare else np.nan
+        row["p_value"] = welch_p(done[final], reference[final]) if compare else None
+        for column in STABILITY:
+            row[f"delta_{column}"] = done[column].mean() - reference[column].mean() if compare else np.nan
+            row[f"{column}_p"] = welch_p(done[column], reference[column]) if compare else None
         row["baseline"] = label == baseline
         rows.append(row)
     return pd.DataFrame(rows)
