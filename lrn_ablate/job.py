@@ -13,10 +13,11 @@ from omegaconf import DictConfig, OmegaConf
 from lrn_ablate.conf_checks import check_config, norm_channel_counts
 from lrn_ablate.errors import UserError
 from lrn_ablate.rundir import RunDir
+from lrn_ablate.share import share_from_launcher
 from lrn_ablate.sweep import print_tally
 
 # Settings that may change when a run is continued; any other difference means another experiment.
-RESUMABLE_KEYS = ("resume", "trainer.resume", "trainer.progress", "logger")
+RESUMABLE_KEYS = ("resume", "trainer.resume", "trainer.progress", "trainer.threads", "logger")
 
 
 class LastJob:
@@ -89,7 +90,8 @@ def run_job(cfg: DictConfig) -> str:
         if not _start(cfg, run_dir):
             LastJob.status, LastJob.exit_code = "completed", 0
             return "completed"
-        summary = train(cfg, run_dir, group)
+        launcher = OmegaConf.to_container(hydra.launcher, resolve=True)
+        summary = train(cfg, run_dir, group, share_from_launcher(launcher, hydra.job.num if multirun else 0))
         LastJob.status = summary["status"]
         LastJob.exit_code = {"completed": 0, "interrupted": 128 + (summary.get("signal") or 0)}.get(
             LastJob.status, 1)

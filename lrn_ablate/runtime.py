@@ -13,20 +13,25 @@ import numpy as np
 import torch
 
 from lrn_ablate.errors import UserError
+from lrn_ablate.share import Share
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def pick_device(name: str, share: Share) -> torch.device:
+    """trainer.device as a torch.device: `auto` is a GPU when there is one (this job's own one when jobs of
+    a sweep share a machine with several GPUs), else the CPU."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    name = share.device(name, gpus)
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"trainer.device={name} but no CUDA GPU is visible; use trainer.device=auto or cpu.")
     return torch.device(name)
 
 
-def set_threads(threads: str | int) -> None:
-    """trainer.threads: auto keeps torch's default (one per physical core); a number sets it."""
-    if threads != "auto":
-        torch.set_num_threads(int(threads))
+def set_threads(threads: str | int, share: Share) -> None:
+    """trainer.threads: a number sets it; auto keeps torch's default (one per physical core) for a job that
+    runs alone, and gives each of N jobs running side by side cores / N."""
+    count = share.threads(threads)
+    if count is not None:
+        torch.set_num_threads(count)
 
 
 def describe_device(device: torch.device) -> str:

@@ -20,6 +20,7 @@ from lrn_ablate.models import build_model
 from lrn_ablate.optim import build_optimizer
 from lrn_ablate.rundir import RunDir
 from lrn_ablate.runtime import describe_device, keep_freed_memory, pick_device, seed_everything, set_threads
+from lrn_ablate.share import Share
 from lrn_ablate.signals import StopRequest
 from lrn_ablate.steps import Step, evaluate, make_train_step
 
@@ -65,11 +66,11 @@ def train_epoch(step: Step, batches: TrainBatches, epoch: int, start: Position, 
     return EpochResult(Position(epoch), loss, int(correct.sum()) / seen, seconds)
 
 
-def train(cfg: DictConfig, run_dir: RunDir, group: str) -> dict[str, Any]:
-    """Train (or continue) the run in `run_dir`; returns its final summary."""
+def train(cfg: DictConfig, run_dir: RunDir, group: str, share: Share) -> dict[str, Any]:
+    """Train (or continue) the run in `run_dir` with its `share` of the machine; returns its final summary."""
     trainer = cfg.trainer
-    device = pick_device(trainer.device)
-    set_threads(trainer.threads)
+    device = pick_device(trainer.device, share)
+    set_threads(trainer.threads, share)
     keep_freed_memory()
     seed_everything(cfg.seed, trainer.deterministic, device)
     data = build_dataset(cfg.dataset)

@@ -17,7 +17,8 @@ from lrn_ablate.report.runs import RunRecord, format_value
 
 # Keys that never make two runs different experiments. experiment_name is *not* one of them: runs that the
 # user filed under different names stay apart (and are labelled so) unless `--ignore experiment_name`.
-BOOKKEEPING = ("seed", "resume", "data_root", "dataset.root", "trainer.resume", "trainer.progress", "logger")
+BOOKKEEPING = ("seed", "resume", "data_root", "dataset.root", "trainer.resume", "trainer.progress", "trainer.threads",
+               "logger")
 MISSING_TEXT = "—"
 NO_CONFIG = "no readable config"
 
