@@ -21,6 +21,7 @@ from lrn_ablate.report.collect import collect_local
 from lrn_ablate.report.groups import group_runs
 from lrn_ablate.report.runs import RunRecord, empty_metrics, flatten_config
 from lrn_ablate.report.summarize import epoch_curve
+from lrn_ablate.report.sweeps import heatmap_panels
 from lrn_ablate.report.table import build_tables
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -470,6 +471,25 @@ def test_a_two_key_sweep_draws_heatmaps_faceted_by_a_third(tmp_path: Path,
     cell = "norm=lrn, norm.size=5, norm.alpha=0.001, norm.beta=0.75"
     assert summary.loc[cell, "final_test_acc_mean"] == pytest.approx(0.6 + 0.1 + 0.075 - 0.05 + 0.005)
     assert "](sweep_norm.alpha_norm.beta.png)" in (out / "report.md").read_text()
+
+
+def test_a_preset_beside_a_grid_gets_no_heatmap_panel_of_its_own(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "runs"
+    for alpha in (1e-4, 1e-3):
+        for beta in (0.5, 0.75):
+            write_run(root / f"a{alpha}-b{beta}", norm_config("lrn", alpha=alpha, beta=beta), 0, [0.3, 0.5 + beta])
+    # The AlexNet preset: one setting with its own k, size and convention, beside the 2 x 2 grid.
+    write_run(root / "alexnet", norm_config("lrn", size=5, k=2.0, convention="alexnet"), 0, [0.3, 0.4])
+    code, _, stderr = run_report(root, capsys=capsys)
+    assert code == 0, stderr
+    # k and size vary only through the preset: no figure pairs them with alpha or beta.
+    assert sorted(path.name for path in (root / "report").glob("sweep_*")) == ["sweep_norm.alpha_norm.beta.png"]
+    per_run = pd.read_csv(root / "report" / "runs.csv")
+    labels = ["norm.alpha", "norm.beta", "norm.size", "norm.k", "norm.convention"]
+    panels = heatmap_panels(per_run, "norm.alpha", "norm.beta", labels)
+    assert len(panels) == 1 and len(panels[0][1]) == 4  # the grid, without the preset's single cell
+    assert "norm.convention=alexnet" in (root / "report" / "summary.md").read_text()
 
 
 def test_a_one_key_sweep_draws_a_line_plot_as_svg(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,9 @@
 A swept key is a numeric config key (seed and bookkeeping excluded) with two or more values among the
 completed runs. Every other key that varies between those runs (a third swept key, norm.convention, ...)
 gets its own panel or line, so no cell or point ever averages over different settings; only seeds are.
+A heatmap panel needs two or more values of both of its keys: a preset that sits beside a grid (one cell
+of its own, such as norm=lrn_caffe next to an alpha x beta grid) is left to the summary table, and a
+pair of keys that no panel varies together gets no figure.
 """
 
 from __future__ import annotations
@@ -55,15 +58,21 @@ def _panels(rows: pd.DataFrame, keys: Sequence[str]) -> list[tuple[str, pd.DataF
             for values, part in rows.groupby(varying, dropna=False, sort=True)]
 
 
-def plot_heatmap(per_run: pd.DataFrame, x: str, y: str, label_keys: Sequence[str], metric: str,
-                 path: Path) -> Path:
+def heatmap_panels(per_run: pd.DataFrame, x: str, y: str, label_keys: Sequence[str]
+                   ) -> list[tuple[str, pd.DataFrame]]:
+    """(title, rows) of each setting of the other varying keys in which both x and y take 2+ values."""
+    rows = per_run.dropna(subset=[x, y])
+    return [(title, part) for title, part in _panels(rows, [k for k in label_keys if k not in (x, y)])
+            if part[x].nunique() > 1 and part[y].nunique() > 1]
+
+
+def plot_heatmap(panel_rows: list[tuple[str, pd.DataFrame]], x: str, y: str, metric: str, path: Path) -> Path:
     """Mean final metric over seeds for each (x, y) cell, one panel per setting of the other varying keys."""
     label, factor = metric_axis(metric)
-    rows = per_run.dropna(subset=[x, y])
+    rows = pd.concat([part for _, part in panel_rows])
     xs, ys = sorted(rows[x].unique()), sorted(rows[y].unique())
     panels = [(title, part.pivot_table(index=y, columns=x, values=f"final_{metric}", aggfunc="mean")
-               .reindex(index=ys, columns=xs) * factor)
-              for title, part in _panels(rows, [k for k in label_keys if k not in (x, y)])]
+               .reindex(index=ys, columns=xs) * factor) for title, part in panel_rows]
     low = min(float(np.nanmin(grid.to_numpy())) for _, grid in panels)
     high = max(float(np.nanmax(grid.to_numpy())) for _, grid in panels)
     columns = min(3, len(panels))
@@ -85,7 +94,7 @@ def plot_heatmap(per_run: pd.DataFrame, x: str, y: str, label_keys: Sequence[str
         ax.set_yticks(range(len(ys)), [format_value(v) for v in ys])
         ax.set_xlabel(x)
         ax.set_ylabel(y)
-        ax.set_title(title, fontsize="medium")
+        ax.set_title(title.replace(", ", "\n", 1) if len(title) > 40 else title, fontsize="small")
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     figure.colorbar(image, ax=axes[: len(panels)].tolist(), label=label, shrink=0.9)
@@ -134,5 +143,9 @@ def plot_sweeps(per_run: pd.DataFrame, label_keys: Sequence[str], metric: str, c
     keys = swept_keys(per_run, label_keys)
     if len(keys) == 1:
         return [plot_line(per_run, keys[0], label_keys, metric, colours, out / f"sweep_{keys[0]}.{fmt}")]
-    return [plot_heatmap(per_run, x, y, label_keys, metric, out / f"sweep_{x}_{y}.{fmt}")
-            for x, y in combinations(keys, 2)]
+    figures = []
+    for x, y in combinations(keys, 2):
+        panels = heatmap_panels(per_run, x, y, label_keys)
+        if panels:
+            figures.append(plot_heatmap(panels, x, y, metric, out / f"sweep_{x}_{y}.{fmt}"))
+    return figures
