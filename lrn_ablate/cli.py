@@ -52,12 +52,12 @@ def train_command(args: list[str]) -> int:
             if any(a.startswith("resume=") for a in args):
                 args = _resume_arguments(args)
             else:
-                from lrn_ablate.precheck import check_overrides
+                from lrn_ablate.launch.precheck import check_overrides
 
                 check_overrides([a for a in args if not a.startswith("-")])
         except UserError as err:
             return fail("train", str(err))
-    from lrn_ablate.hydra_app import launch
+    from lrn_ablate.launch.hydra_app import launch
 
     return launch(args)
 

@@ -37,8 +37,8 @@ from torch import nn
 from torch.utils.benchmark import Timer
 
 from lrn_ablate import kernels
-from lrn_ablate.norms import LocalResponseNorm
-from lrn_ablate.runtime import keep_freed_memory, machine_name, machine_slug
+from lrn_ablate.norms.lrn import LocalResponseNorm
+from lrn_ablate.training.runtime import keep_freed_memory, machine_name, machine_slug
 
 SHAPES = {  # (N, C, H, W) at batch 64
     "LeNet conv1": (64, 6, 28, 28),

@@ -28,12 +28,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lrn_ablate.data import EvalBatches, ImageData, TrainBatches, build_dataset
+from lrn_ablate.data import build_dataset
+from lrn_ablate.data.batches import EvalBatches, TrainBatches
+from lrn_ablate.data.images import ImageData
 from lrn_ablate.models.lenet import LeNet
-from lrn_ablate.norms import LocalResponseNorm
+from lrn_ablate.norms.lrn import LocalResponseNorm
 from lrn_ablate.optim import build_optimizer
-from lrn_ablate.runtime import keep_freed_memory, machine_name, machine_slug
-from lrn_ablate.steps import evaluate, make_train_step
+from lrn_ablate.training.runtime import keep_freed_memory, machine_name, machine_slug
+from lrn_ablate.training.steps import evaluate, make_train_step
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
 
@@ -173,7 +175,7 @@ def accuracy_after(trainer: Trainer, data: ImageData, epochs: int, steps_per_epo
     trainer.run(epochs * steps_per_epoch)
     mean, std = data.channel_stats()
     test = EvalBatches(data.test_images, data.test_labels, mean, std, 1000, device)
-    return evaluate(trainer.model, test, len(test), device, "fp32")[1]
+    return evaluate(trainer.model, test, device, "fp32")[1]
 
 
 def main() -> None:

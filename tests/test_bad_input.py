@@ -34,6 +34,30 @@ CASES = [
      TRAIN + "norm.convention must be one of pytorch, caffe, alexnet, article; got 'tf'."),
     (["train", "norm=gn", "norm.groups=4"], 2,
      TRAIN + "norm.groups=4 must divide the channel count of every norm slot (6, 16); it does not divide 6."),
+    (["train", "norm=lrn", "norm.alpha=nan"], 2, TRAIN + "norm.alpha must be a finite number, got nan."),
+    (["train", "optim.lr=1e400"], 2, TRAIN + "optim.lr must be a finite number, got inf."),
+    (["train", "norm=bn", "norm.momentum=2"], 2, TRAIN + "norm.momentum must be a number >= 0 and <= 1, got 2."),
+    (["train", "optim=adam", "optim.betas=[0.9]"], 2,
+     TRAIN + "optim.betas must be a list of 2 values, each a number >= 0 and below 1, got [0.9]."),
+    (["train", "model.conv_channels=[6]"], 2,
+     TRAIN + "model.conv_channels must be a list of 2 values, each a positive integer, got [6]."),
+    (["train", "model=alexnet_cifar", "model.towers=3"], 2,
+     TRAIN + "model.towers=3 must divide every width in model.conv_channels [48, 128, 192, 192, 128]."),
+    (["train", "model=alexnet_cifar", "model.dropout=1.0"], 2,
+     TRAIN + "model.dropout must be a number >= 0 and below 1, got 1.0."),
+    (["train", "model=alexnet_cifar", "dataset=mnist"], 2,
+     TRAIN + "model=alexnet_cifar is built for 32x32 images but the dataset gives 28x28; resize the data "
+             "(dataset.image_size for imagefolder) or set model.image_size=28 (model=alexnet_cifar is AlexNet made "
+             "for 32x32)."),
+    (["train", "dataset=imagefolder", "dataset.root=<tmp>/corrupt", "dataset.image_size=-3"], 2,
+     TRAIN + "dataset.image_size must be a positive integer or null, got -3."),
+    (["train", "dataset=imagefolder", "dataset.root=<tmp>/corrupt", "dataset.image_size=8"], 2,
+     TRAIN + "model=lenet needs images of at least 16x16 pixels, but the dataset gives 8x8."),
+    (["train", "dataset=imagefolder", "dataset.root=<tmp>/corrupt", "dataset.channels=2"], 2,
+     TRAIN + "dataset.channels must be one of 1, 3 or null, got 2."),
+    (["train", "trainer.device=gpu"], 2, TRAIN + "trainer.device must be one of auto, cpu, cuda or cuda:N, got 'gpu'."),
+    (["train", "logger.mode=onlin"], 2, TRAIN + "logger.mode must be one of offline, online, disabled; got 'onlin'."),
+    (["train", "seed=1.5"], 2, TRAIN + "seed must be an integer, got 1.5."),
     (["train", "-m", "dataset=digits", "trainer.epochs=1,-1"], 2,
      TRAIN + "trainer.epochs must be a positive integer, got -1."),
     (["train", "dataset=imagefolder"], 2,
@@ -91,6 +115,8 @@ def test_bad_input_gets_one_sentence(workdir, args, code, message):
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert errors == [message.replace("<tmp>", str(workdir))]
+    if code == 2:  # refused before anything was written
+        assert not (workdir / "runs").exists() and not (workdir / "multirun").exists()
 
 
 def test_errors_doc_lists_every_case():

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from lrn_ablate import kernels
 from lrn_ablate.models.pool import MaxPool2x2
-from lrn_ablate.norms import LocalResponseNorm
+from lrn_ablate.norms.lrn import LocalResponseNorm
 
 needs_kernels = pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
 

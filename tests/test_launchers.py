@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from conftest import read_metrics, read_summary, run_cli
 
-from lrn_ablate.share import Share, share_from_launcher, usable_cores
+from lrn_ablate.training.share import Share, share_from_launcher, usable_cores
 
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 BASIC = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
 
 def test_auto_threads_split_the_cores_between_parallel_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("lrn_ablate.share.usable_cores", lambda: 8)
+    monkeypatch.setattr("lrn_ablate.training.share.usable_cores", lambda: 8)
     assert share_from_launcher({"_target_": JOBLIB, "n_jobs": 2}, 0).threads("auto") == 4
     assert share_from_launcher({"_target_": JOBLIB, "n_jobs": 3}, 0).threads("auto") == 2
     assert share_from_launcher({"_target_": JOBLIB, "n_jobs": 16}, 0).threads("auto") == 1

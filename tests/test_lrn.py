@@ -11,8 +11,8 @@ import torch
 
 from lrn_ablate import kernels
 from lrn_ablate.errors import UserError
-from lrn_ablate.norms import LocalResponseNorm
 from lrn_ablate.norms import lrn as lrn_module
+from lrn_ablate.norms.lrn import LocalResponseNorm
 
 CONVENTIONS = ("pytorch", "caffe", "alexnet", "article")
 SETTINGS = (  # (alpha, beta, k): beta 0.75 and 0.5 take square roots on the CPU, other betas pow

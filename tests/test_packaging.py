@@ -27,7 +27,7 @@ def test_wheel_install_runs_with_its_own_configs(tmp_path):
     assert where.stdout.strip().startswith(str(site)), where.stdout + where.stderr
     # Every module comes from the wheel (an editable install of the checkout must not fill a gap), and the
     # wheel carries the C sources its kernels are built from.
-    check = ("import shutil, sys, lrn_ablate.train, lrn_ablate.report.cli; from lrn_ablate import kernels; "
+    check = ("import shutil, sys, lrn_ablate.training.loop, lrn_ablate.report.cli; from lrn_ablate import kernels; "
              "print([n for n, m in sys.modules.items() if n.startswith('lrn_ablate') "
              f"and not (getattr(m, '__file__', None) or {str(site)!r}).startswith({str(site)!r})]); "
              "print(shutil.which('cc') is None or kernels.library() is not None)")

@@ -19,10 +19,11 @@ from scipy import stats
 from lrn_ablate.report.cli import main
 from lrn_ablate.report.collect import collect_local
 from lrn_ablate.report.groups import group_runs
-from lrn_ablate.report.runs import RunRecord, empty_metrics, flatten_config
+from lrn_ablate.report.runs import RunRecord, empty_metrics
 from lrn_ablate.report.summarize import epoch_curve
 from lrn_ablate.report.sweeps import heatmap_panels
 from lrn_ablate.report.table import build_tables
+from lrn_ablate.rundir import flatten_config
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HEADER = "epoch,train_loss,train_acc,test_loss,test_acc,lr,epoch_seconds,images_per_second,eval_seconds\n"

@@ -93,7 +93,8 @@ class EvalBatches:
         self.batch_size = batch_size
 
     def __len__(self) -> int:
-        return self.images.shape[0]
+        """The number of batches, as for TrainBatches."""
+        return -(-self.images.shape[0] // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, self.images.shape[0], self.batch_size):

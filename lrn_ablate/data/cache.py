@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from lrn_ablate.atomic import replacing
+
 Tensors = dict[str, torch.Tensor]
 
 
@@ -23,8 +25,6 @@ def cached(key: str, build: Callable[[], Tensors]) -> Tensors:
     if path.exists():
         return torch.load(path, weights_only=True)
     tensors = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent first runs each write whole files
-    torch.save(tensors, partial)
-    os.replace(partial, path)
+    with replacing(path) as partial:  # concurrent first runs each write a whole file
+        torch.save(tensors, partial)
     return tensors

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from lrn_ablate.conf_checks import check_image_tree
+from lrn_ablate.data import check_image_tree
 from lrn_ablate.data.cache import cached
 from lrn_ablate.data.images import ImageData
 from lrn_ablate.errors import UserError

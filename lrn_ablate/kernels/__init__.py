@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from lrn_ablate.atomic import replacing
 from lrn_ablate.data.cache import cache_file
 
 SOURCE = Path(__file__).with_name("kernels.c")
@@ -34,14 +35,12 @@ FLOAT_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 def _build(compiler: str, target: Path) -> None:
     """Compiles with OpenMP where the compiler has it (Apple's clang has not: the kernels then run on one thread)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # concurrent first runs each build whole
-    command = [compiler, *FLAGS, "-o", str(partial), str(SOURCE), "-lm"]
-    try:
-        subprocess.run([*command, "-fopenmp"], check=True, capture_output=True, text=True)
-    except subprocess.CalledProcessError:
-        subprocess.run(command, check=True, capture_output=True, text=True)
-    os.replace(partial, target)
+    with replacing(target) as partial:  # concurrent first runs each build a whole library
+        command = [compiler, *FLAGS, "-o", str(partial), str(SOURCE), "-lm"]
+        try:
+            subprocess.run([*command, "-fopenmp"], check=True, capture_output=True, text=True)
+        except subprocess.CalledProcessError:
+            subprocess.run(command, check=True, capture_output=True, text=True)
 
 
 @lru_cache(maxsize=1)

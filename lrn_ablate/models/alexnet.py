@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from lrn_ablate.conf_checks import check_alexnet
 from lrn_ablate.errors import UserError
 
 NormFactory = Callable[[int], nn.Module]
@@ -215,24 +214,21 @@ def _conv1_geometry(name: str, image_size: int) -> Conv1Geometry:
     return 5, 1, 2  # alexnet_cifar: a 32x32 image keeps its full resolution into pool1
 
 
-def build_alexnet(model: Mapping[str, Any], make_norm: NormFactory, in_channels: int, image_size: int,
-                  num_classes: int) -> nn.Module:
+def build_alexnet(name: str, image_size: int | None, conv_channels: Sequence[int], fc_features: Sequence[int],
+                  towers: int, tower_local_norm: bool, norm_before_pool: bool, overlapping_pool: bool,
+                  dropout: float, tower_devices: Sequence[str] | None, *, make_norm: NormFactory,
+                  in_channels: int, input_size: int, num_classes: int) -> nn.Module:
     """`model=alexnet` or `model=alexnet_cifar` for the data's images, tower-placed if tower_devices is set.
 
-    model.image_size is the input side the network is designed for; data of another size is an error
-    rather than a silent resize (null: build for whatever size the data has).
+    `image_size` is the input side the network is designed for; data of another size (`input_size`) is
+    an error rather than a silent resize (None: build for whatever size the data has).
     """
-    check_alexnet(model)
-    design = model["image_size"]
-    if design is not None and design != image_size:
-        raise UserError(f"model={model['name']} is built for {design}x{design} images but the dataset gives "
-                        f"{image_size}x{image_size}; resize the data (dataset.image_size for imagefolder) or "
-                        f"set model.image_size={image_size} (model=alexnet_cifar is AlexNet made for 32x32).")
-    net = AlexNet(in_channels, image_size, num_classes, make_norm,
-                  conv1=_conv1_geometry(model["name"], image_size),
-                  conv_channels=model["conv_channels"], fc_features=model["fc_features"],
-                  towers=model["towers"], tower_local_norm=model["tower_local_norm"] and model["towers"] > 1,
-                  norm_before_pool=model["norm_before_pool"], overlapping_pool=model["overlapping_pool"],
-                  dropout=model["dropout"])
-    devices = model.get("tower_devices")
-    return net if devices is None else TowerPlacedAlexNet.from_grouped(net, list(devices))
+    if image_size is not None and image_size != input_size:
+        raise UserError(f"model={name} is built for {image_size}x{image_size} images but the dataset gives "
+                        f"{input_size}x{input_size}; resize the data (dataset.image_size for imagefolder) or "
+                        f"set model.image_size={input_size} (model=alexnet_cifar is AlexNet made for 32x32).")
+    net = AlexNet(in_channels, input_size, num_classes, make_norm, conv1=_conv1_geometry(name, input_size),
+                  conv_channels=conv_channels, fc_features=fc_features, towers=towers,
+                  tower_local_norm=tower_local_norm and towers > 1, norm_before_pool=norm_before_pool,
+                  overlapping_pool=overlapping_pool, dropout=dropout)
+    return net if tower_devices is None else TowerPlacedAlexNet.from_grouped(net, list(tower_devices))

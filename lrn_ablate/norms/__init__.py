@@ -1,33 +1,84 @@
-"""The normalization axis of the ablation: one factory for every `norm=` option."""
+"""The normalization axis of the ablation: every `norm=` option, its settings and its layer (conf/norm/).
+
+A norm is built once per norm slot of the model, for that slot's channel count; the model's declaration
+tells the check those counts (`channels`), so a GroupNorm that does not divide them is refused up front.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+from lrn_ablate.errors import UserError
+from lrn_ablate.settings import Bool, Choice, Group, Int, Number
 
-from lrn_ablate.conf_checks import check_groups
-from lrn_ablate.norms.lrn import LocalResponseNorm
+if TYPE_CHECKING:
+    from torch import nn
 
-__all__ = ["LocalResponseNorm", "build_norm"]
+NORMS = Group("norm")
+EPS = Number(above=0)
+LRN_CONVENTIONS = ("pytorch", "caffe", "alexnet", "article")
+LRN_REGIONS = ("across", "within")
+
+
+@NORMS.option("none")
+def identity(*, channels: int) -> nn.Module:
+    from torch import nn
+
+    return nn.Identity()
+
+
+def lrn_window_rule(norm: Mapping[str, Any], _: Any, prefix: str) -> None:
+    if norm["size"] % 2 == 0 and (norm["convention"] == "caffe" or norm["region"] == "within"):
+        what = "region=within" if norm["region"] == "within" else "convention=caffe"
+        raise UserError(f"{prefix}size must be odd with {what} (a centred window), got {norm['size']}.")
+
+
+@NORMS.option("lrn", rule=lrn_window_rule, size=Int(), alpha=Number(at_least=0), beta=Number(at_least=0),
+              k=Number(at_least=0), convention=Choice(LRN_CONVENTIONS), region=Choice(LRN_REGIONS))
+def local_response_norm(size: int, alpha: float, beta: float, k: float, convention: str, region: str, *,
+                        channels: int) -> nn.Module:
+    from lrn_ablate.norms.lrn import LocalResponseNorm
+
+    return LocalResponseNorm(size, alpha, beta, k, convention, region)
+
+
+@NORMS.option("bn", eps=EPS, momentum=Number(at_least=0, at_most=1))
+def batch_norm(eps: float, momentum: float, *, channels: int) -> nn.Module:
+    from torch import nn
+
+    return nn.BatchNorm2d(channels, eps=eps, momentum=momentum)
+
+
+@NORMS.option("ln", eps=EPS)
+def layer_norm(eps: float, *, channels: int) -> nn.Module:
+    from torch import nn
+
+    return nn.GroupNorm(1, channels, eps=eps)  # LayerNorm over (C, H, W) with a per-channel affine
+
+
+@NORMS.option("in", eps=EPS, affine=Bool())
+def instance_norm(eps: float, affine: bool, *, channels: int) -> nn.Module:
+    from torch import nn
+
+    return nn.InstanceNorm2d(channels, eps=eps, affine=affine)
+
+
+def groups_divide_channels(norm: Mapping[str, Any], channels: Sequence[int] | None, prefix: str) -> None:
+    bad = [c for c in channels or () if c % norm["groups"]]
+    if bad:
+        raise UserError(f"{prefix}groups={norm['groups']} must divide the channel count of every norm slot "
+                        f"({', '.join(map(str, channels))}); it does not divide {bad[0]}.")
+
+
+@NORMS.option("gn", rule=groups_divide_channels, groups=Int(), eps=EPS)
+def group_norm(groups: int, eps: float, *, channels: int) -> nn.Module:
+    from torch import nn
+
+    return nn.GroupNorm(groups, channels, eps=eps)
 
 
 def build_norm(norm: Mapping[str, Any], num_channels: int) -> nn.Module:
     """The normalization layer `norm` (a `conf/norm/*.yaml` node) for a slot with `num_channels` channels."""
-    name = norm["name"]
-    if name == "none":
-        return nn.Identity()
-    if name == "lrn":
-        return LocalResponseNorm(norm["size"], norm["alpha"], norm["beta"], norm["k"],
-                                 norm["convention"], norm["region"])
-    if name == "bn":
-        return nn.BatchNorm2d(num_channels, eps=norm["eps"], momentum=norm["momentum"])
-    if name == "ln":
-        return nn.GroupNorm(1, num_channels, eps=norm["eps"])
-    if name == "in":
-        return nn.InstanceNorm2d(num_channels, eps=norm["eps"], affine=norm["affine"])
-    if name == "gn":
-        check_groups(norm["groups"], [num_channels])
-        return nn.GroupNorm(norm["groups"], num_channels, eps=norm["eps"])
-    raise ValueError(f"unknown norm {name!r}")
+    NORMS.check(norm, [num_channels])
+    return NORMS.build(norm, channels=num_channels)

@@ -23,8 +23,8 @@ from torch import nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from lrn_ablate import kernels
-from lrn_ablate.conf_checks import check_lrn
 from lrn_ablate.kernels import lrn as lrn_kernel
+from lrn_ablate.norms import NORMS
 
 # The window sum as one batched matmul with a banded matrix beats size - 1 shifted adds on the CPU
 # while the channel count is small next to the window (LeNet: 6 or 16 channels, size 5); its cost grows
@@ -249,7 +249,9 @@ class LocalResponseNorm(nn.Module):
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0,
                  convention: str = "pytorch", region: str = "across") -> None:
         super().__init__()
-        check_lrn(size, alpha, beta, k, convention, region)
+        # The settings of norm=lrn, checked by the same declaration as the config's.
+        NORMS.check(dict(name="lrn", size=size, alpha=alpha, beta=beta, k=k, convention=convention,
+                         region=region), prefix="")
         self.size, self.alpha, self.beta, self.k = size, float(alpha), float(beta), float(k)
         self.convention, self.region = convention, region
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lrn_ablate.errors import UserError
 from lrn_ablate.report.collect import collect_local, common_root
-from lrn_ablate.report.groups import BOOKKEEPING, find_baseline, group_runs
+from lrn_ablate.report.groups import find_baseline, group_runs
 from lrn_ablate.report.markdown import (
     ReportInputs,
     counted,
@@ -17,11 +17,11 @@ from lrn_ablate.report.markdown import (
     summary_markdown,
 )
 from lrn_ablate.report.plots import CURVES, group_colours, plot_cost, plot_curve, plot_stability
-from lrn_ablate.report.runs import STATUSES
 from lrn_ablate.report.summarize import METRICS, run_stats, summarize
 from lrn_ablate.report.sweeps import plot_sweeps
 from lrn_ablate.report.table import build_tables
 from lrn_ablate.report.wandb_source import collect_wandb
+from lrn_ablate.rundir import BOOKKEEPING, STATUSES
 
 PROG = "lrn-ablate report"
 

@@ -7,8 +7,6 @@ hold no runs of ours and are skipped.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
 from collections.abc import Sequence
@@ -21,8 +19,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lrn_ablate.errors import UserError
-from lrn_ablate.report.runs import REPORTED_METRICS, RunRecord, checked_summary, empty_metrics, flatten_config
-from lrn_ablate.rundir import METRIC_COLUMNS
+from lrn_ablate.report.runs import REPORTED_METRICS, RunRecord, checked_summary, empty_metrics
+from lrn_ablate.rundir import CONFIG, METRIC_COLUMNS, METRICS, SUMMARY, flatten_config, parse_metrics, read_summary_file
 
 SKIPPED_DIRS = ("wandb",)  # plus every hidden folder (.hydra, .git, ...)
 
@@ -38,7 +36,7 @@ def find_run_dirs(root: Path) -> list[Path]:
     for folder, subfolders, files in os.walk(root):
         # Run folders are searched too, so a summary.json written at a sweep's root never hides its jobs.
         subfolders[:] = [name for name in subfolders if not name.startswith(".") and name not in SKIPPED_DIRS]
-        if "summary.json" in files:
+        if SUMMARY in files:
             found.append(Path(folder))
     return found
 
@@ -57,49 +55,23 @@ def read_config(path: Path, run: str, notes: list[str]) -> dict[str, Any]:
     return flatten_config(config) if isinstance(config, dict) else {}
 
 
-def read_summary(path: Path, run: str, notes: list[str]) -> dict[str, Any]:
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError):
-        summary = None
-    return checked_summary(summary, run, notes)
-
-
-def _parse_row(fields: list[str]) -> list[float] | None:
-    """Numbers of one metrics line, or None if a field is not a number (an empty field is NaN)."""
-    try:
-        return [float(field) if field.strip() else math.nan for field in fields]
-    except ValueError:
-        return None
-
-
 def read_metrics(path: Path, run: str, notes: list[str]) -> pd.DataFrame:
     """metrics.csv as numbers; a line cut short by a kill (no newline, too few fields) is dropped, noted."""
     try:
-        lines = path.read_text().splitlines(keepends=True)
+        lines = parse_metrics(path.read_text())
     except FileNotFoundError:
         return empty_metrics()
     except (OSError, UnicodeDecodeError) as error:
         notes.append(f"{run}: unreadable metrics.csv ({error}); its metrics are ignored.")
         return empty_metrics()
-    if not lines:
+    if not lines.header:
         return empty_metrics()
-    header = [name.strip() for name in lines[0].strip().split(",")]
-    if "epoch" not in header:
+    if "epoch" not in lines.header:
         notes.append(f"{run}: metrics.csv has no epoch column; its metrics are ignored.")
         return empty_metrics()
-    rows = []
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        fields = line.rstrip("\r\n").split(",")
-        values = _parse_row(fields) if line.endswith("\n") and len(fields) == len(header) else None
-        if values is None:
-            notes.append(f"{run}: dropped incomplete or corrupt line {number} of metrics.csv: "
-                         f"{line.strip()!r}")
-            continue
-        rows.append(values)
-    table = pd.DataFrame(rows, columns=header, dtype="float64")
+    for number, text in lines.dropped:
+        notes.append(f"{run}: dropped incomplete or corrupt line {number} of metrics.csv: {text!r}")
+    table = pd.DataFrame(lines.rows, columns=lines.header, dtype="float64")
     missing = [column for column in REPORTED_METRICS if column not in table.columns]
     if missing:
         notes.append(f"{run}: metrics.csv lacks {', '.join(missing)}; those are left blank.")
@@ -112,9 +84,9 @@ def read_metrics(path: Path, run: str, notes: list[str]) -> pd.DataFrame:
 def load_run(folder: Path, run: str, notes: list[str]) -> RunRecord:
     return RunRecord(
         run=run,
-        config=read_config(folder / "config.yaml", run, notes),
-        summary=read_summary(folder / "summary.json", run, notes),
-        metrics=read_metrics(folder / "metrics.csv", run, notes),
+        config=read_config(folder / CONFIG, run, notes),
+        summary=checked_summary(read_summary_file(folder / SUMMARY), run, notes),
+        metrics=read_metrics(folder / METRICS, run, notes),
     )
 
 

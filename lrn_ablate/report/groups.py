@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrn_ablate.errors import UserError
-from lrn_ablate.report.runs import RunRecord, format_value
+from lrn_ablate.report.runs import RunRecord
+from lrn_ablate.rundir import BOOKKEEPING, format_value
 
-# Keys that never make two runs different experiments. experiment_name is *not* one of them: runs that the
-# user filed under different names stay apart (and are labelled so) unless `--ignore experiment_name`.
-BOOKKEEPING = ("seed", "resume", "data_root", "dataset.root", "trainer.resume", "trainer.progress", "trainer.threads",
-               "logger")
+# experiment_name is not bookkeeping: runs that the user filed under different names stay apart (and are
+# labelled so) unless `--ignore experiment_name`.
 MISSING_TEXT = "—"
 NO_CONFIG = "no readable config"
 

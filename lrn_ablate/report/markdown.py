@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from lrn_ablate.report.groups import display_key
-from lrn_ablate.report.runs import UNFINISHED
 from lrn_ablate.report.summarize import RISE_FRACTION, SIGNIFICANCE, best_group, higher_is_better
 from lrn_ablate.report.sweeps import METRIC_NAMES
 from lrn_ablate.report.table import Tables
+from lrn_ablate.rundir import UNFINISHED
 
 
 def counted(number: int, noun: str) -> str:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from lrn_ablate.rundir import METRIC_COLUMNS
+from lrn_ablate.rundir import METRIC_COLUMNS, STATUSES
 
-STATUSES = ("completed", "diverged", "failed", "interrupted", "running")
-# Every status but "completed": such runs are counted and listed, never averaged in.
-UNFINISHED = STATUSES[1:]
 # The metrics.csv columns the report draws or tabulates.
 REPORTED_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "epoch_seconds", "images_per_second")
 
@@ -27,31 +23,6 @@ class RunRecord:
     @property
     def status(self) -> str:
         return self.summary["status"]
-
-
-def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"norm": {"alpha": 1e-4}} -> {"norm.alpha": 1e-4}; lists become strings so they stay hashable."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten_config(value, prefix=f"{name}."))
-        elif isinstance(value, (list, tuple)):
-            flat[name] = "[" + ", ".join(format_value(item) for item in value) + "]"
-        else:
-            flat[name] = value
-    return flat
-
-
-def format_value(value: Any) -> str:
-    """A config value as labels, tables and tick labels write it: 0.0001, 1e-05, 2, true, lrn."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return format(value, "g")
-    if value is None:
-        return "null"
-    return str(value)
 
 
 def checked_summary(summary: Any, run: str, notes: list[str]) -> dict[str, Any]:

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lrn_ablate.report.runs import UNFINISHED
 from lrn_ablate.report.table import Tables
+from lrn_ablate.rundir import UNFINISHED
 
 METRICS = ("test_acc", "test_loss", "train_acc", "train_loss")
 SIGNIFICANCE = 0.05

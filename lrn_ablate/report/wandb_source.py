@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 
 from lrn_ablate.errors import UserError
-from lrn_ablate.report.runs import RunRecord, checked_summary, flatten_config
-from lrn_ablate.rundir import METRIC_COLUMNS
+from lrn_ablate.report.runs import RunRecord, checked_summary
+from lrn_ablate.rundir import METRIC_COLUMNS, flatten_config
 
 SUMMARY_FIELDS = ("status", "epochs_completed", "epochs_planned", "final_test_acc", "best_test_acc",
                   "best_epoch", "wall_seconds", "device", "num_params", "error", "diverged_at")

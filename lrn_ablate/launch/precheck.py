@@ -13,8 +13,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import MissingConfigException, OverrideParseException
 from omegaconf import OmegaConf
 
-from lrn_ablate.conf_checks import check_config, norm_channel_counts
 from lrn_ablate.errors import UserError
+from lrn_ablate.launch.checks import check_config
 
 
 def _first_line(text: str) -> str:
@@ -62,7 +62,7 @@ def _compose(overrides: list[str]) -> dict:
                             f"(to add a new key on purpose, write +{key}=...).") from None
         cause = f" ({_first_line(str(err.__cause__))})" if err.__cause__ else ""
         raise UserError(f"{_first_line(str(err))}{cause}.") from None
-    return OmegaConf.to_container(cfg, resolve=False)
+    return OmegaConf.to_container(cfg, resolve=True)
 
 
 def check_overrides(overrides: list[str]) -> None:
@@ -72,6 +72,4 @@ def check_overrides(overrides: list[str]) -> None:
     with initialize_config_module(config_module="lrn_ablate.conf", version_base="1.3"):
         for candidate in _candidates(own):
             config = _compose(candidate)
-            if isinstance(config["dataset"].get("root"), str) and "${" in config["dataset"]["root"]:
-                config["dataset"]["root"] = None  # resolved by Hydra at run time; the loader checks it then
-            check_config(config, norm_channel_counts(config["model"]))
+            check_config(config)

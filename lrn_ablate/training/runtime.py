@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from lrn_ablate.errors import UserError
-from lrn_ablate.share import Share
+from lrn_ablate.training.share import Share
 
 
 def pick_device(name: str, share: Share) -> torch.device:

@@ -25,8 +25,3 @@ class StopRequest:
                  traceback: TracebackType | None) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
-
-    @property
-    def exit_code(self) -> int:
-        """The shell convention for death by a signal: 128 + its number."""
-        return 128 + (self.signum or 0)

@@ -35,16 +35,18 @@ def make_train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, sc
 
 
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], count: int,
+def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
              device: torch.device, precision: str) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) over a whole split."""
+    """(mean cross-entropy, accuracy) over every image the batches hold."""
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
     for images, labels in batches:
         with autocast(device, precision):
             logits = model(images).float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").double()
         correct += (logits.argmax(dim=1) == labels).sum()
+        seen += labels.shape[0]
     model.train()
-    return loss_sum.item() / count, correct.item() / count
+    return loss_sum.item() / seen, correct.item() / seen

@@ -10,35 +10,17 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from lrn_ablate.conf_checks import check_config, norm_channel_counts
 from lrn_ablate.errors import UserError
-from lrn_ablate.rundir import RunDir
-from lrn_ablate.share import share_from_launcher
-from lrn_ablate.sweep import print_tally
-
-# Settings that may change when a run is continued; any other difference means another experiment.
-RESUMABLE_KEYS = ("resume", "trainer.resume", "trainer.progress", "trainer.threads", "logger")
-
-
-class LastJob:
-    """Status and exit code of the last job run in this process (read by the CLI for single runs)."""
-
-    status: str = "failed"
-    exit_code: int = 1
-
-
-def _flatten(node: object, prefix: str = "") -> dict[str, object]:
-    if isinstance(node, dict):
-        return {k: v for key, value in node.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
-    return {prefix.rstrip("."): node}
+from lrn_ablate.launch.checks import check_config
+from lrn_ablate.launch.sweep import print_tally
+from lrn_ablate.rundir import RunDir, changed_settings
+from lrn_ablate.training.share import share_from_launcher
 
 
 def _check_same_experiment(run_dir: RunDir, config: dict) -> None:
     if not run_dir.config.exists():
         return
-    saved, now = _flatten(OmegaConf.to_container(OmegaConf.load(run_dir.config))), _flatten(config)
-    changed = sorted(k for k in saved.keys() | now.keys()
-                     if saved.get(k) != now.get(k) and not k.startswith(RESUMABLE_KEYS))
+    changed = changed_settings(OmegaConf.to_container(OmegaConf.load(run_dir.config)), config)
     if changed:
         raise UserError(f"run directory {run_dir.path} holds a run with other settings ({', '.join(changed)}); "
                         "continue it with `lrn-ablate train resume=<dir>` or pick another directory.")
@@ -47,7 +29,7 @@ def _check_same_experiment(run_dir: RunDir, config: dict) -> None:
 def _start(cfg: DictConfig, run_dir: RunDir) -> bool:
     """Validate and write config.yaml; False when the run is already finished and resume=auto skips it."""
     config = OmegaConf.to_container(cfg, resolve=True)
-    check_config(config, norm_channel_counts(config["model"]))
+    check_config(config)
     status = run_dir.read_summary().get("status")
     if run_dir.checkpoint.exists() and cfg.trainer.resume == "never":
         raise UserError(f"run directory {run_dir.path} already holds a run and trainer.resume=never; "
@@ -68,9 +50,15 @@ def _record_failure(run_dir: RunDir, message: str) -> None:
     run_dir.write_summary(summary)
 
 
-def run_job(cfg: DictConfig) -> str:
-    """Train one config into its run directory; returns the run's status."""
-    from lrn_ablate.train import train
+def exit_code(summary: dict) -> int:
+    """0 for a completed run, 128 + N for one stopped by signal N (the shell's convention), else 1."""
+    status = summary.get("status")
+    return {"completed": 0, "interrupted": 128 + (summary.get("signal") or 0)}.get(status, 1)
+
+
+def run_job(cfg: DictConfig) -> int:
+    """Train one config into its run directory; returns the run's exit code (see `exit_code`)."""
+    from lrn_ablate.training.loop import train
 
     hydra = HydraConfig.get()
     if cfg.resume:
@@ -80,26 +68,22 @@ def run_job(cfg: DictConfig) -> str:
         run_dir = RunDir(Path(hydra.runtime.output_dir))
     multirun = hydra.mode == RunMode.MULTIRUN
     group = f"{cfg.experiment_name}-{Path(hydra.sweep.dir).name}" if multirun else cfg.experiment_name
-    LastJob.status, LastJob.exit_code = "failed", 1
     try:
         run_dir.lock()
     except UserError as err:
         print(f"lrn-ablate train: error: {err}", file=sys.stderr, flush=True)
-        return "failed"
+        return 1
     try:
         if not _start(cfg, run_dir):
-            LastJob.status, LastJob.exit_code = "completed", 0
-            return "completed"
+            return 0
         launcher = OmegaConf.to_container(hydra.launcher, resolve=True)
         summary = train(cfg, run_dir, group, share_from_launcher(launcher, hydra.job.num if multirun else 0))
-        LastJob.status = summary["status"]
-        LastJob.exit_code = {"completed": 0, "interrupted": 128 + (summary.get("signal") or 0)}.get(
-            LastJob.status, 1)
         _print_outcome(run_dir, summary)
-        if LastJob.status == "interrupted" and multirun:
+        if summary["status"] == "interrupted" and multirun:
             # Ctrl-C or SIGTERM stops the whole sweep, not only this job (Hydra then skips its end callbacks).
             print_tally(Path(hydra.sweep.dir))
-            raise SystemExit(LastJob.exit_code)
+            raise SystemExit(exit_code(summary))
+        return exit_code(summary)
     except UserError as err:
         _record_failure(run_dir, str(err))
         print(f"lrn-ablate train: error: {err}", file=sys.stderr, flush=True)
@@ -111,7 +95,7 @@ def run_job(cfg: DictConfig) -> str:
               file=sys.stderr, flush=True)
     finally:
         run_dir.unlock()
-    return LastJob.status
+    return 1
 
 
 def _print_outcome(run_dir: RunDir, summary: dict) -> None:

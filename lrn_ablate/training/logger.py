@@ -8,6 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lrn_ablate.settings import Choice, Group, Text, nullable
+
+LOGGERS = Group("logger")
+
 
 class NullLogger:
     def log(self, row: Mapping[str, float]) -> None:
@@ -20,8 +24,8 @@ class NullLogger:
 class WandbLogger:
     """One W&B run per run directory; a resumed run continues the same W&B run id."""
 
-    def __init__(self, logger: Mapping[str, Any], config: dict[str, Any], run_dir: Path, group: str,
-                 name: str) -> None:
+    def __init__(self, mode: str, project: str, entity: str | None, *, config: dict[str, Any], run_dir: Path,
+                 group: str, name: str) -> None:
         import wandb
 
         id_file = run_dir / "wandb_id.txt"
@@ -29,7 +33,7 @@ class WandbLogger:
         id_file.write_text(run_id + "\n")
         os.environ.setdefault("WANDB_SILENT", "true")
         # finish_previous: a run left open by a crashed job in this process is closed, never reused.
-        self.run = wandb.init(project=logger["project"], entity=logger["entity"], mode=logger["mode"],
+        self.run = wandb.init(project=project, entity=entity, mode=mode,
                               dir=str(run_dir), id=run_id, resume="allow", group=group, name=name,
                               config=config, reinit="finish_previous")
 
@@ -41,9 +45,13 @@ class WandbLogger:
         self.run.finish(exit_code=0 if summary.get("status") == "completed" else 1)
 
 
+LOGGERS.declare("none", build=lambda **_: NullLogger())
+LOGGERS.declare("wandb", build=WandbLogger, mode=Choice(("offline", "online", "disabled")), project=Text(),
+                entity=nullable(Text()))
+
+
 def open_logger(logger: Mapping[str, Any], config: dict[str, Any], run_dir: Path, group: str,
                 name: str) -> NullLogger | WandbLogger:
     """The logger `logger` (a `conf/logger/*.yaml` node) for this run."""
-    if logger["name"] == "none":
-        return NullLogger()
-    return WandbLogger(logger, config, run_dir, group, name)
+    LOGGERS.check(logger)
+    return LOGGERS.build(logger, config=config, run_dir=run_dir, group=group, name=name)

@@ -13,16 +13,17 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 import lrn_ablate
-from lrn_ablate.checkpoint import Position, load_checkpoint, save_checkpoint
-from lrn_ablate.data import EvalBatches, TrainBatches, build_dataset
-from lrn_ablate.logger import open_logger
+from lrn_ablate.data import build_dataset
+from lrn_ablate.data.batches import EvalBatches, TrainBatches
 from lrn_ablate.models import build_model
 from lrn_ablate.optim import build_optimizer
 from lrn_ablate.rundir import RunDir
-from lrn_ablate.runtime import describe_device, keep_freed_memory, pick_device, seed_everything, set_threads
-from lrn_ablate.share import Share
-from lrn_ablate.signals import StopRequest
-from lrn_ablate.steps import Step, evaluate, make_train_step
+from lrn_ablate.training.checkpoint import Position, load_checkpoint, save_checkpoint
+from lrn_ablate.training.logger import open_logger
+from lrn_ablate.training.runtime import describe_device, keep_freed_memory, pick_device, seed_everything, set_threads
+from lrn_ablate.training.share import Share
+from lrn_ablate.training.signals import StopRequest
+from lrn_ablate.training.steps import Step, evaluate, make_train_step
 
 
 @dataclass
@@ -122,7 +123,7 @@ def train(cfg: DictConfig, run_dir: RunDir, group: str, share: Share) -> dict[st
                     save_checkpoint(run_dir.checkpoint, model, optimizer, scheduler, scaler, result.position)
                     return record("interrupted", signal=stop.signum)
                 eval_start = time.perf_counter()
-                test_loss, test_acc = evaluate(model, test_batches, len(test_batches), device, trainer.precision)
+                test_loss, test_acc = evaluate(model, test_batches, device, trainer.precision)
                 row = {"epoch": epoch, "train_loss": result.loss, "train_acc": result.accuracy,
                        "test_loss": test_loss, "test_acc": test_acc, "lr": optimizer.param_groups[0]["lr"],
                        "epoch_seconds": result.seconds, "images_per_second": len(data.train_labels) / result.seconds,

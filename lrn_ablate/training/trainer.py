@@ -1,0 +1,26 @@
+"""The trainer group (conf/trainer/): the settings the training loop reads, declared and checked here."""
+
+from __future__ import annotations
+
+from lrn_ablate.settings import Bool, Choice, Exactly, Group, Int, OneOf, Text
+
+TRAINER = Group("trainer")
+
+
+class Device(Text):
+    """auto, cpu, cuda or cuda:N."""
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, str) and (value in ("auto", "cpu", "cuda")
+                                           or (value.startswith("cuda:") and value[5:].isdigit()))
+
+    def describe(self) -> str:
+        return "one of auto, cpu, cuda or cuda:N"
+
+
+TRAINER.declare(
+    "default",
+    epochs=Int(), batch_size=Int(), eval_batch_size=Int(), device=Device(),
+    threads=OneOf((Exactly("auto"), Int())), deterministic=Bool(), resume=Choice(("auto", "never")),
+    progress=Bool(), precision=Choice(("fp32", "bf16", "fp16")), channels_last=Bool(), compile=Bool(),
+)
