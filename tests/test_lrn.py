@@ -387,3 +387,14 @@ def test_wrong_inputs_are_rejected():
     with pytest.raises(TypeError, match="floating"):
         LocalResponseNorm(3)(torch.ones(2, 4, 3, 3, dtype=torch.int64))
 
+
+
+@pytest.mark.parametrize("channels", [1, 6, 16])
+def test_pixel_norm_is_the_root_mean_square_over_channels(channels):
+    """norm=pixel against ProGAN's formula b = a / sqrt(mean_c a^2 + eps), in float64 NumPy."""
+    from lrn_ablate.norms import build_norm
+
+    x = np.random.default_rng(channels).normal(size=(2, channels, 5, 5)) * 3
+    expected = x / np.sqrt((x ** 2).mean(axis=1, keepdims=True) + 1e-8)
+    out = build_norm({"name": "pixel", "eps": 1e-8}, channels)(torch.from_numpy(x))
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)

@@ -65,7 +65,7 @@ def test_multirun_makes_one_run_dir_and_one_wandb_run_per_job(workdir):
 
 
 def test_every_norm_trains_one_epoch_on_digits(workdir):
-    norms = ["none", "lrn", "bn", "ln", "in", "gn"]
+    norms = ["none", "lrn", "bn", "ln", "in", "gn", "pixel"]
     result = run_cli(["train", "-m", "dataset=digits", "trainer.epochs=1", f"norm={','.join(norms)}",
                       "logger=none", f"hydra.sweep.dir={workdir / 'sweep'}"], workdir)
     assert result.returncode == 0, result.stderr
@@ -83,7 +83,7 @@ def test_every_norm_trains_one_epoch_on_digits(workdir):
 
 @pytest.mark.parametrize(("override", "message"), [
     ("norm=nope",
-     "norm=nope is not an option of norm; choose one of: bn, gn, in, ln, lrn, lrn_alexnet, lrn_caffe, none."),
+     "norm=nope is not an option of norm; choose one of: bn, gn, in, ln, lrn, lrn_alexnet, lrn_caffe, none, pixel."),
     ("trainer.epochs=-1", "trainer.epochs must be a positive integer, got -1."),
 ])
 def test_wrong_override_is_one_sentence_and_a_non_zero_exit(workdir, override, message):

@@ -78,6 +78,16 @@ def group_norm(groups: int, eps: float, *, channels: int) -> nn.Module:
     return nn.GroupNorm(groups, channels, eps=eps)
 
 
+@NORMS.option("pixel", eps=EPS)
+def pixel_norm(eps: float, *, channels: int) -> nn.Module:
+    """PixelNorm (Karras et al. 2018, ProGAN section 4.2): b = a / sqrt(mean over channels of a^2 + eps), the
+    paper's "variant of local response normalization", i.e. LRN whose window holds every channel."""
+    from lrn_ablate.norms.lrn import LocalResponseNorm
+
+    size = 2 * channels - 1  # a centred window this wide reaches every channel from every channel
+    return LocalResponseNorm(size, alpha=size / channels, beta=0.5, k=eps, convention="pytorch")
+
+
 def build_norm(norm: Mapping[str, Any], num_channels: int) -> nn.Module:
     """The normalization layer `norm` (a `conf/norm/*.yaml` node) for a slot with `num_channels` channels."""
     NORMS.check(norm, [num_channels])
