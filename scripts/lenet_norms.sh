@@ -8,7 +8,7 @@
 #   scripts/lenet_norms.sh OUT ARTICLE_RUNS [OVERRIDE...]
 #   scripts/lenet_norms.sh results/lenet_norms results/article_lenet/runs dataset.root=../shared/data/cifar10-jpg
 #
-# Runs land in OUT/runs/<norm>-seed<N>/, the report in OUT/. The same command continues an interrupted study.
+# Runs land in OUT/runs/<norm>-seed<N>/, the report in OUT/ (baseline none) and OUT/vs_lrn/ (baseline lrn). The same command continues an interrupted study.
 set -euo pipefail
 out=${1:?usage: scripts/lenet_norms.sh OUT ARTICLE_RUNS [OVERRIDE...]}
 article=${2:?usage: scripts/lenet_norms.sh OUT ARTICLE_RUNS [OVERRIDE...]}
@@ -18,4 +18,5 @@ lrn-ablate train -m experiment=norm_family norm=bn,ln,in,gn seed=0,1,2 \
   hydra/launcher=joblib "hydra.launcher.n_jobs=${JOBS:-2}" \
   "hydra.sweep.dir=$out/runs" 'hydra.sweep.subdir=${norm.name}-seed${seed}' "$@" || status=$?
 lrn-ablate report "$out/runs" "$article" --out "$out" --ignore experiment_name --runs
+lrn-ablate report "$out/runs" "$article" --out "$out/vs_lrn" --ignore experiment_name --baseline norm=lrn
 exit "$status"
