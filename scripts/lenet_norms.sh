@@ -8,7 +8,8 @@
 #   scripts/lenet_norms.sh OUT ARTICLE_RUNS [OVERRIDE...]
 #   scripts/lenet_norms.sh results/lenet_norms results/article_lenet/runs dataset.root=../shared/data/cifar10-jpg
 #
-# Runs land in OUT/runs/<norm>-seed<N>/, the report in OUT/ (baseline none) and OUT/vs_lrn/ (baseline lrn). The same command continues an interrupted study.
+# Runs land in OUT/runs/<norm>-seed<N>/, the report in OUT/ (baseline none) and OUT/vs_lrn/ (baseline lrn).
+# The same command continues an interrupted study.
 set -euo pipefail
 out=${1:?usage: scripts/lenet_norms.sh OUT ARTICLE_RUNS [OVERRIDE...]}
 article=${2:?usage: scripts/lenet_norms.sh OUT ARTICLE_RUNS [OVERRIDE...]}
