@@ -15,8 +15,8 @@ TRAIN = "lrn-ablate train: error: "
 
 CASES = [
     (["train", "norm=nope"], 2,
-     TRAIN + "norm=nope is not an option of norm; choose one of: bn, gn, in, ln, lrn, lrn_alexnet, lrn_caffe, none, "
-             "pixel."),
+     TRAIN + "norm=nope is not an option of norm; choose one of: bn, gn, in, ln, lrn, lrn_alexnet, lrn_caffe, "
+             "lrn_cudaconvnet, none, pixel."),
     (["train", "trainer.epoch=3"], 2,
      TRAIN + "trainer.epoch is not a setting; `lrn-ablate train --help` lists them (to add a new key on purpose, "
              "write +trainer.epoch=...)."),

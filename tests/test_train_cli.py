@@ -83,7 +83,8 @@ def test_every_norm_trains_one_epoch_on_digits(workdir):
 
 @pytest.mark.parametrize(("override", "message"), [
     ("norm=nope",
-     "norm=nope is not an option of norm; choose one of: bn, gn, in, ln, lrn, lrn_alexnet, lrn_caffe, none, pixel."),
+     "norm=nope is not an option of norm; choose one of: bn, gn, in, ln, lrn, lrn_alexnet, lrn_caffe, lrn_cudaconvnet, "
+     "none, pixel."),
     ("trainer.epochs=-1", "trainer.epochs must be a positive integer, got -1."),
 ])
 def test_wrong_override_is_one_sentence_and_a_non_zero_exit(workdir, override, message):
@@ -98,7 +99,7 @@ def test_help_lists_subcommands_and_hydra_groups(workdir):
     assert top.returncode == 0 and "train" in top.stdout and "report" in top.stdout
     train_help = run_cli(["train", "--help"], workdir, timeout=60)
     assert train_help.returncode == 0
-    assert "norm: bn, gn, in, ln, lrn, lrn_alexnet, lrn_caffe, none" in train_help.stdout
+    assert "norm: bn, gn, in, ln, lrn, lrn_alexnet, lrn_caffe, lrn_cudaconvnet, none, pixel" in train_help.stdout
     job = run_cli(["train", "norm=lrn", "norm.alpha=0.001", "--cfg", "job"], workdir, timeout=60)
     assert job.returncode == 0 and "alpha: 0.001" in job.stdout
 

@@ -81,6 +81,26 @@ for _name in ("alexnet", "alexnet_cifar"):
     MODELS.declare(_name, rule=alexnet_rule, build=alexnet(_name), **ALEXNET_SETTINGS)
 
 
+# The smallest image cuda-convnet's network takes: its two 3/2 poolings must leave a 3x3 map.
+CUDACONVNET_MIN_SIZE = 12
+
+
+def cudaconvnet_rule(model: Mapping[str, Any], data: Any, prefix: str) -> list[int]:
+    if data is not None and data.image_size is not None and data.image_size < CUDACONVNET_MIN_SIZE:
+        raise UserError(f"model=cudaconvnet needs images of at least {CUDACONVNET_MIN_SIZE}x{CUDACONVNET_MIN_SIZE} "
+                        f"pixels, but the dataset gives {data.image_size}x{data.image_size}.")
+    return list(model["conv_channels"])
+
+
+@MODELS.option("cudaconvnet", rule=cudaconvnet_rule, conv_channels=ListOf(Int(), 2), local_channels=ListOf(Int(), 2),
+               init_std=nullable(ListOf(Number(above=0), 5)))
+def cudaconvnet(conv_channels: list[int], local_channels: list[int], init_std: list[float] | None, *,
+                make_norm: NormFactory, in_channels: int, input_size: int, num_classes: int) -> nn.Module:
+    from lrn_ablate.models.cudaconvnet import CudaConvnet
+
+    return CudaConvnet(in_channels, input_size, num_classes, make_norm, conv_channels, local_channels, init_std)
+
+
 def norm_channel_counts(model: Mapping[str, Any]) -> list[int]:
     """Channel counts of the model's norm slots, known from the config alone (for early checks)."""
     return MODELS.check(model)
