@@ -164,6 +164,38 @@ class Exactly(Setting):
         return "null" if self.value is None else str(self.value)
 
 
+@dataclass(frozen=True)
+class MapOf(Setting):
+    """A mapping from names to values that `item` accepts, e.g. {conv1: 0.0, conv2: 0.0}."""
+
+    item: Setting
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, Mapping) and all(isinstance(k, str) and self.item.accepts(v)
+                                                  for k, v in value.items())
+
+    def describe(self) -> str:
+        return f"a mapping of names to values, each {self.item.describe()}"
+
+
+@dataclass(frozen=True)
+class Default(Setting):
+    """A setting a config may leave out, which then takes `value`. Options gain settings this way without
+    changing the config of runs that do not use them, so runs already made stay comparable."""
+
+    kind: Setting
+    value: Any
+
+    def accepts(self, value: Any) -> bool:
+        return self.kind.accepts(value)
+
+    def describe(self) -> str:
+        return self.kind.describe()
+
+    def check(self, key: str, value: Any) -> None:
+        self.kind.check(key, value)
+
+
 NULL = Exactly(None)
 
 
@@ -225,11 +257,23 @@ class Group:
         option = self.chosen(node)
         prefix = f"{self.name}." if prefix is None else prefix
         for key, setting in option.settings.items():
-            if key not in node:
+            if key not in node and not isinstance(setting, Default):
                 raise UserError(f"{prefix}{key} is missing; {self.name}={option.name} needs it "
                                 f"({setting.describe()}).")
-            setting.check(f"{prefix}{key}", node[key])
-        return option.rule(node, facts, prefix) if option.rule else None
+            if key in node:
+                setting.check(f"{prefix}{key}", node[key])
+        return option.rule(self.settings(node), facts, prefix) if option.rule else None
+
+    def settings(self, node: Mapping[str, Any]) -> dict[str, Any]:
+        """The chosen option's settings from `node`, those left out at their defaults (call after check)."""
+        option = self.chosen(node)
+        values = {"name": option.name}
+        for key, setting in option.settings.items():
+            if key in node:
+                values[key] = node[key]
+            elif isinstance(setting, Default):
+                values[key] = setting.value
+        return values
 
     def build(self, node: Mapping[str, Any], **context: Any) -> Any:
         """Build the chosen option from its declared settings (and the context its builder takes)."""
@@ -237,5 +281,6 @@ class Group:
         if option.build is None:
             raise TypeError(f"{self.name}={option.name} has no builder")
         parameters = inspect.signature(option.build).parameters
-        settings = {key: node[key] for key in option.settings if key in parameters}
+        settings = {key: value for key, value in self.settings(node).items()
+                    if key in option.settings and key in parameters}
         return option.build(**settings, **context)

@@ -81,7 +81,7 @@ def lenet(data: ImageData, make_norm: Callable[[int], nn.Module], device: torch.
 
 
 def project_optimizer(model: nn.Module) -> torch.optim.Optimizer:
-    return build_optimizer(SGD, model.parameters(), epochs=1)[0]  # as `lrn-ablate train optim=sgd` builds it
+    return build_optimizer(SGD, model.named_parameters(), epochs=1)[0]  # as `lrn-ablate train optim=sgd` builds it
 
 
 def reference_optimizer(model: nn.Module) -> torch.optim.Optimizer:

@@ -56,6 +56,16 @@ CASES = [
      TRAIN + "model=lenet needs images of at least 16x16 pixels, but the dataset gives 8x8."),
     (["train", "dataset=imagefolder", "dataset.root=<tmp>/corrupt", "dataset.channels=2"], 2,
      TRAIN + "dataset.channels must be one of 1, 3 or null, got 2."),
+    (["train", "+dataset.test_views=10"], 2,
+     TRAIN + "dataset.test_views=10 takes views of crops: set dataset.crop_size too (cuda-convnet: 24 on 32x32 "
+             "images)."),
+    (["train", "+dataset.crop_size=40"], 2, TRAIN + "dataset.crop_size=40 is larger than the 32x32 images."),
+    (["train", "experiment=cudaconvnet_13pct", "dataset.augment=flip_crop"], 2,
+     TRAIN + "dataset.augment=flip_crop pads and crops back to the full size; with dataset.crop_size use "
+             "augment=flip (random crops and mirror images, as cuda-convnet) or none."),
+    (["train", "experiment=cudaconvnet_13pct", "optim.layer_weight_decay.conv1=-1"], 2,
+     TRAIN + "optim.layer_weight_decay must be a mapping of names to values, each a number >= 0, got "
+             "{'conv1': -1, 'conv2': 0.0}."),
     (["train", "trainer.device=gpu"], 2, TRAIN + "trainer.device must be one of auto, cpu, cuda or cuda:N, got 'gpu'."),
     (["train", "logger.mode=onlin"], 2, TRAIN + "logger.mode must be one of offline, online, disabled; got 'onlin'."),
     (["train", "seed=1.5"], 2, TRAIN + "seed must be an integer, got 1.5."),

@@ -10,10 +10,13 @@ import torch
 import torch.nn.functional as F
 from conftest import read_summary, run_cli
 
+from lrn_ablate.data.batches import EvalBatches, TrainBatches
 from lrn_ablate.models import build_model
 from lrn_ablate.models.cudaconvnet import LocallyConnected2d
 from lrn_ablate.norms import build_norm
 from lrn_ablate.norms.lrn import LocalResponseNorm
+from lrn_ablate.optim import build_optimizer
+from lrn_ablate.training.steps import evaluate
 
 CUDACONVNET = {"name": "cudaconvnet", "conv_channels": [64, 64], "local_channels": [32, 32],
                "init_std": [1e-4, 0.01, 0.04, 0.04, 0.01]}
@@ -54,6 +57,18 @@ def test_locally_connected_with_one_kernel_everywhere_is_a_convolution():
         layer.bias.copy_(bias[:, None, None].expand(5, 8, 8))
     x = torch.randn(4, 3, 8, 8, dtype=torch.float64)
     torch.testing.assert_close(layer(x), F.conv2d(x, kernel, bias, padding=1), rtol=1e-12, atol=1e-12)
+
+
+def test_each_locally_connected_output_depends_only_on_its_own_window():
+    torch.manual_seed(5)
+    layer = LocallyConnected2d(2, 3, 3, 7, padding=1).double()
+    x = torch.randn(1, 2, 7, 7, dtype=torch.float64, requires_grad=True)
+    for i, j in ((0, 0), (3, 4), (6, 6)):
+        (grad,) = torch.autograd.grad(layer(x)[0, :, i, j].sum(), x)
+        reached = grad.abs().sum(dim=(0, 1)) > 0
+        window = torch.zeros(7, 7, dtype=torch.bool)
+        window[max(0, i - 1):i + 2, max(0, j - 1):j + 2] = True
+        assert torch.equal(reached, window), (i, j)
 
 
 def test_locally_connected_gradients_are_exact():
@@ -135,3 +150,105 @@ def test_cudaconvnet_with_its_lrn_trains_through_the_cli(workdir):
                + 32 * 64 * 10 + 10)
     assert summary["status"] == "completed" and summary["num_params"] == by_hand
     assert summary["final_test_acc"] > 0.2  # 10 classes: chance is 0.1
+
+
+def identity_batches(images: torch.Tensor, **kwargs: object) -> dict[str, object]:
+    """Batches that leave pixels as they are: mean 0, std 1/255 undoes the /255 of the normalizer."""
+    return dict(images=images, labels=torch.arange(len(images)), mean=torch.zeros(3), std=torch.full((3,), 1 / 255),
+                **kwargs)
+
+
+def test_training_patches_are_random_windows_of_the_whole_images():
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    batches = TrainBatches(**identity_batches(images), batch_size=16, augment="none", seed=0,
+                           device=torch.device("cpu"), crop_size=24)
+    patches, labels = next(batches.epoch(1))
+    assert patches.shape == (16, 3, 24, 24)
+    offsets = set()
+    for patch, label in zip(patches, labels, strict=True):
+        image = images[label].float()
+        found = [(top, left) for top in range(9) for left in range(9)
+                 if torch.equal(image[:, top:top + 24, left:left + 24], patch.round())]
+        assert found, "a patch that is no 24x24 window of its image"
+        offsets.add(found[0])
+    assert len(offsets) > 8  # offsets 0-8 in each axis, drawn per image
+
+
+def test_test_patches_are_the_centre_or_cuda_convnets_ten_views():
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    centre = next(iter(EvalBatches(**identity_batches(images), batch_size=8, device=torch.device("cpu"),
+                                   crop_size=24)))[0]
+    torch.testing.assert_close(centre.round(), images[None, :, :, 4:28, 4:28].float())  # crop border 4
+    views = next(iter(EvalBatches(**identity_batches(images), batch_size=8, device=torch.device("cpu"),
+                                  crop_size=24, views=10)))[0].round()
+    corners = [(0, 0), (0, 8), (8, 0), (8, 8), (4, 4)]
+    expected = [images[:, :, top:top + 24, left:left + 24].float() for top, left in corners]
+    expected += [view.flip(3) for view in expected]
+    torch.testing.assert_close(views, torch.stack(expected))
+
+
+def test_the_multiview_test_averages_the_softmax_over_the_views():
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 24 * 24, 10))
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.tensor([0, 1, 2, 3, 4, 5])
+    batches = EvalBatches(images, labels, torch.zeros(3), torch.ones(3), 4, torch.device("cpu"), crop_size=24,
+                          views=10)
+    loss, accuracy = evaluate(model, batches, torch.device("cpu"), "fp32")
+    views = torch.cat([b[0] for b in batches], dim=1)  # (10, 6, 3, 24, 24)
+    with torch.no_grad():
+        probs = torch.stack([model(view).softmax(dim=1) for view in views]).mean(dim=0)
+    assert loss == pytest.approx(-probs[torch.arange(6), labels].log().mean().item(), rel=1e-5)
+    assert accuracy == pytest.approx((probs.argmax(dim=1) == labels).float().mean().item())
+
+
+def experiment(*overrides: str) -> dict:
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module(config_module="lrn_ablate.conf", version_base="1.3"):
+        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)
+
+
+def test_the_13pct_preset_takes_the_layer_params_files_rates_and_decays():
+    cfg = experiment("experiment=cudaconvnet_13pct")
+    model = build_model(cfg["model"], cfg["norm"], 3, 24, 10)
+    optimizer, scheduler = build_optimizer(cfg["optim"], model.named_parameters(), cfg["trainer"]["epochs"])
+    names = {id(p): n for n, p in model.named_parameters()}
+    got = {names[id(p)]: (group["lr"], group["weight_decay"]) for group in optimizer.param_groups
+           for p in group["params"]}
+    # layer-params-conv-local-13pct.cfg: epsW 0.001, epsB 0.002, wc 0 on conv1/conv2, 0.004 on local3,
+    # local4 and fc10; cuda-convnet never decays biases.
+    expected = {f"{layer}.weight": (0.001, 0.004 if layer in ("local3", "local4", "fc") else 0.0)
+                for layer in ("conv1", "conv2", "local3", "local4", "fc")}
+    expected.update({f"{layer}.bias": (0.002, 0.0) for layer in ("conv1", "conv2", "local3", "local4", "fc")})
+    assert got.keys() == expected.keys()
+    for name, (lr, decay) in expected.items():
+        assert got[name] == (pytest.approx(lr), pytest.approx(decay)), name
+    assert cfg["trainer"]["batch_size"] == 128 and optimizer.param_groups[0]["momentum"] == 0.9
+    # 140 epochs at epsW, 10 at epsW/10, 10 at epsW/100.
+    rates = []
+    for _ in range(cfg["trainer"]["epochs"]):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[:140] == [0.001] * 140
+    assert rates[140:150] == pytest.approx([1e-4] * 10) and rates[150:] == pytest.approx([1e-5] * 10)
+
+
+def test_the_11pct_preset_differs_from_the_13pct_only_in_its_norm():
+    first, second = experiment("experiment=cudaconvnet_13pct"), experiment("experiment=cudaconvnet_11pct")
+    assert {key for key in first if first[key] != second[key]} == {"norm"}
+    assert first["norm"] == {"name": "none"} and second["norm"] == CROSS_MAP
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["cudaconvnet_13pct", "cudaconvnet_11pct"])
+def test_each_preset_trains_an_epoch_on_digits_through_the_cli(workdir, preset):
+    result = run_cli(["train", f"experiment={preset}", "dataset=digits", "trainer.epochs=1", "logger=none",
+                      f"hydra.run.dir={workdir / 'run'}"], workdir)
+    assert result.returncode == 0, result.stderr
+    summary = read_summary(workdir / "run")
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 1
+    # digits' 32x32 images in 24x24 crops: the same geometry as CIFAR-10's, with one input channel.
+    assert summary["num_params"] == 1_116_490 - 2 * 25 * 64

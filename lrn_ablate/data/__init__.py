@@ -12,14 +12,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrn_ablate.errors import UserError
-from lrn_ablate.settings import Bool, Choice, Group, Int, Text, nullable
+from lrn_ablate.settings import Bool, Choice, Default, Group, Int, Text, nullable
 
 if TYPE_CHECKING:
     from lrn_ablate.data.images import ImageData
 
 DATASETS = Group("dataset")
-# Done on the device by the training batches (lrn_ablate.data.batches), not by the loaders.
+# Done on the device by the training and test batches (lrn_ablate.data.batches), not by the loaders:
+# augment, and cuda-convnet's patches: random crop_size x crop_size crops for training, the centre one for
+# testing, or with test_views=10 the four corners and the centre, each also mirrored, softmax averaged.
 AUGMENT = Choice(("none", "flip", "flip_crop"))
+PATCHES = dict(crop_size=Default(nullable(Int()), None), test_views=Default(Choice((1, 10)), 1))
 
 
 @dataclass(frozen=True)
@@ -41,23 +44,40 @@ def check_image_tree(root: Path) -> None:
         raise UserError(f"dataset.root={str(root)!r} has train/ but no test/ or val/ folder.")
 
 
+def patches(stored: ImageFacts, dataset: Mapping[str, Any], prefix: str) -> ImageFacts:
+    """What the model sees: the stored images, or crop_size x crop_size patches of them."""
+    crop = dataset["crop_size"]
+    if crop is None:
+        if dataset["test_views"] != 1:
+            raise UserError(f"{prefix}test_views={dataset['test_views']} takes views of crops: set "
+                            f"{prefix}crop_size too (cuda-convnet: 24 on 32x32 images).")
+        return stored
+    if stored.image_size is not None and crop > stored.image_size:
+        raise UserError(f"{prefix}crop_size={crop} is larger than the {stored.image_size}x{stored.image_size} images.")
+    if dataset["augment"] == "flip_crop":
+        raise UserError(f"{prefix}augment=flip_crop pads and crops back to the full size; with {prefix}crop_size "
+                        "use augment=flip (random crops and mirror images, as cuda-convnet) or none.")
+    return ImageFacts(crop, stored.channels)
+
+
 def image_folder_rule(dataset: Mapping[str, Any], _: Any, prefix: str) -> ImageFacts:
     root = dataset["root"]
     if root in (None, "???"):
         raise UserError("dataset=imagefolder needs dataset.root=<folder with train/ and test/>.")
     check_image_tree(Path(str(root)).expanduser())
-    return ImageFacts(dataset["image_size"], dataset["channels"])
+    return patches(ImageFacts(dataset["image_size"], dataset["channels"]), dataset, prefix)
 
 
 @DATASETS.option("imagefolder", rule=image_folder_rule, root=nullable(Text()), image_size=nullable(Int()),
-                 channels=nullable(Choice((1, 3))), augment=AUGMENT)
+                 channels=nullable(Choice((1, 3))), augment=AUGMENT, **PATCHES)
 def image_folder(root: str, image_size: int | None, channels: int | None) -> ImageData:
     from lrn_ablate.data.folder import load_image_folder
 
     return load_image_folder(Path(root).expanduser(), image_size, channels)
 
 
-@DATASETS.option("digits", rule=lambda *_: ImageFacts(32, 1), augment=AUGMENT)
+@DATASETS.option("digits", rule=lambda dataset, _, prefix: patches(ImageFacts(32, 1), dataset, prefix),
+                 augment=AUGMENT, **PATCHES)
 def digits() -> ImageData:
     from lrn_ablate.data.digits import load_digits
 
@@ -70,7 +90,7 @@ def torchvision_set(name: str, size: int, channels: int) -> None:
         root = dataset["root"]
         if name == "cifar10" and root is not None and (Path(str(root)).expanduser() / "train").is_dir():
             check_image_tree(Path(str(root)).expanduser())  # CIFAR-10 as an ImageFolder tree of its images
-        return ImageFacts(size, channels)
+        return patches(ImageFacts(size, channels), dataset, prefix)
 
     def load(root: str, download: bool) -> ImageData:
         from lrn_ablate.data import folder, torchvision_sets
@@ -80,7 +100,8 @@ def torchvision_set(name: str, size: int, channels: int) -> None:
             return folder.load_image_folder(path)
         return torchvision_sets.load_torchvision(name, path, download)
 
-    DATASETS.declare(name, rule=rule, build=load, root=nullable(Text()), download=Bool(), augment=AUGMENT)
+    DATASETS.declare(name, rule=rule, build=load, root=nullable(Text()), download=Bool(), augment=AUGMENT,
+                     **PATCHES)
 
 
 for _name, _size, _channels in (("cifar10", 32, 3), ("cifar100", 32, 3), ("mnist", 28, 1),

@@ -39,16 +39,43 @@ def _flip(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
 
 
-def _crop(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random crop of the zero-padded batch, one offset per image, gathered with one index."""
-    n, c, h, w = images.shape
-    padded = F.pad(images, (CROP_PADDING,) * 4)
-    offsets = torch.randint(0, 2 * CROP_PADDING + 1, (2, n), generator=gen, device=images.device)
-    rows = (offsets[0].view(n, 1) + torch.arange(h, device=images.device)).view(n, 1, h, 1)
-    cols = (offsets[1].view(n, 1) + torch.arange(w, device=images.device)).view(n, 1, 1, w)
+def _gather(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The height x width window at (top[i], left[i]) of each image i, gathered with one index."""
+    n, c = images.shape[:2]
+    rows = (top.view(n, 1) + torch.arange(height, device=images.device)).view(n, 1, height, 1)
+    cols = (left.view(n, 1) + torch.arange(width, device=images.device)).view(n, 1, 1, width)
     batch = torch.arange(n, device=images.device).view(n, 1, 1, 1)
     channel = torch.arange(c, device=images.device).view(1, c, 1, 1)
-    return padded[batch, channel, rows, cols]
+    return images[batch, channel, rows, cols]
+
+
+def _crop(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random crop of the zero-padded batch back to its size, one offset per image."""
+    n, _, h, w = images.shape
+    padded = F.pad(images, (CROP_PADDING,) * 4)
+    offsets = torch.randint(0, 2 * CROP_PADDING + 1, (2, n), generator=gen, device=images.device)
+    return _gather(padded, offsets[0], offsets[1], h, w)
+
+
+def _random_patch(images: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
+    """cuda-convnet's training patches: a random size x size window of each (unpadded) image."""
+    n, _, h, w = images.shape
+    top = torch.randint(0, h - size + 1, (n,), generator=gen, device=images.device)
+    left = torch.randint(0, w - size + 1, (n,), generator=gen, device=images.device)
+    return _gather(images, top, left, size, size)
+
+
+def eval_views(images: torch.Tensor, size: int | None, views: int) -> torch.Tensor:
+    """(views, N, C, size, size): the centre patch (views=1), or cuda-convnet's multiview test (views=10):
+    the four corners and the centre, then the same five mirrored. Without a size, the images themselves."""
+    if size is None:
+        return images.unsqueeze(0)
+    h, w = images.shape[2:]
+    corners = [((h - size) // 2, (w - size) // 2)]
+    if views == 10:
+        corners = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), *corners]
+    patches = torch.stack([images[:, :, top:top + size, left:left + size] for top, left in corners])
+    return torch.cat([patches, patches.flip(4)]) if views == 10 else patches
 
 
 class TrainBatches:
@@ -56,10 +83,11 @@ class TrainBatches:
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
                  batch_size: int, augment: str, seed: int, device: torch.device,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, crop_size: int | None = None) -> None:
         self.images, self.labels = images.to(device), labels.to(device)
         self.normalize = _Normalizer(mean, std, device, channels_last)
         self.batch_size, self.augment, self.seed, self.device = batch_size, augment, seed, device
+        self.crop_size = crop_size
 
     def __len__(self) -> int:
         return -(-self.images.shape[0] // self.batch_size)
@@ -75,22 +103,27 @@ class TrainBatches:
         for step in range(start_step, len(self)):
             index = order[step * self.batch_size:(step + 1) * self.batch_size]
             images = self.images[index]
-            if self.augment != "none":
+            if self.augment != "none" or self.crop_size is not None:
                 gen = _generator(self.device, self.seed, epoch, step + 1)
-                images = _flip(images, gen)
+                if self.augment != "none":
+                    images = _flip(images, gen)
                 if self.augment == "flip_crop":
                     images = _crop(images, gen)
+                if self.crop_size is not None:
+                    images = _random_patch(images, self.crop_size, gen)
             yield self.normalize(images), self.labels[index]
 
 
 class EvalBatches:
-    """Large in-order batches of a split, normalized with the training statistics."""
+    """Large in-order batches of a split, normalized with the training statistics, each as its views
+    (views, N, C, H, W): one (the images, or their centre crop_size patch) or cuda-convnet's ten."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-                 batch_size: int, device: torch.device, channels_last: bool = False) -> None:
+                 batch_size: int, device: torch.device, channels_last: bool = False, crop_size: int | None = None,
+                 views: int = 1) -> None:
         self.images, self.labels = images.to(device), labels.to(device)
         self.normalize = _Normalizer(mean, std, device, channels_last)
-        self.batch_size = batch_size
+        self.batch_size, self.crop_size, self.views = batch_size, crop_size, views
 
     def __len__(self) -> int:
         """The number of batches, as for TrainBatches."""
@@ -99,4 +132,5 @@ class EvalBatches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, self.images.shape[0], self.batch_size):
             end = start + self.batch_size
-            yield self.normalize(self.images[start:end]), self.labels[start:end]
+            views = eval_views(self.images[start:end], self.crop_size, self.views)
+            yield torch.stack([self.normalize(view) for view in views]), self.labels[start:end]

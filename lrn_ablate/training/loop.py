@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 import lrn_ablate
-from lrn_ablate.data import build_dataset
+from lrn_ablate.data import DATASETS, build_dataset
 from lrn_ablate.data.batches import EvalBatches, TrainBatches
 from lrn_ablate.models import build_model
 from lrn_ablate.optim import build_optimizer
@@ -75,16 +75,18 @@ def train(cfg: DictConfig, run_dir: RunDir, group: str, share: Share) -> dict[st
     keep_freed_memory()
     seed_everything(cfg.seed, trainer.deterministic, device)
     data = build_dataset(cfg.dataset)
-    model = build_model(cfg.model, cfg.norm, data.channels, data.image_size, data.num_classes).to(device)
+    dataset = DATASETS.settings(cfg.dataset)  # crop_size and test_views at their defaults when left out
+    side = dataset["crop_size"] or data.image_size  # what the model sees: the images, or patches of them
+    model = build_model(cfg.model, cfg.norm, data.channels, side, data.num_classes).to(device)
     if trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer, scheduler = build_optimizer(cfg.optim, model.parameters(), trainer.epochs)
+    optimizer, scheduler = build_optimizer(cfg.optim, model.named_parameters(), trainer.epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=trainer.precision == "fp16")
     mean, std = data.channel_stats()
     train_batches = TrainBatches(data.train_images, data.train_labels, mean, std, trainer.batch_size,
-                                 cfg.dataset.augment, cfg.seed, device, trainer.channels_last)
+                                 dataset["augment"], cfg.seed, device, trainer.channels_last, dataset["crop_size"])
     test_batches = EvalBatches(data.test_images, data.test_labels, mean, std, trainer.eval_batch_size,
-                               device, trainer.channels_last)
+                               device, trainer.channels_last, dataset["crop_size"], dataset["test_views"])
     position = Position()
     if run_dir.checkpoint.exists():
         position = load_checkpoint(run_dir.checkpoint, model, optimizer, scheduler, scaler)

@@ -37,16 +37,24 @@ def make_train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, sc
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
              device: torch.device, precision: str) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) over every image the batches hold."""
+    """(mean cross-entropy, accuracy) over every image the batches hold.
+
+    Each batch is (views, N, C, H, W). With one view the loss is the cross-entropy of the logits; with
+    several (cuda-convnet's multiview test) the softmax outputs are averaged over the views first."""
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
-    for images, labels in batches:
+    for views, labels in batches:
         with autocast(device, precision):
-            logits = model(images).float()
-        loss_sum += F.cross_entropy(logits, labels, reduction="sum").double()
-        correct += (logits.argmax(dim=1) == labels).sum()
+            logits = model(views.flatten(0, 1)).float().view(*views.shape[:2], -1)
+        if views.shape[0] == 1:
+            scores = logits[0]
+            loss_sum += F.cross_entropy(scores, labels, reduction="sum").double()
+        else:
+            scores = logits.softmax(dim=2).mean(dim=0)
+            loss_sum += F.nll_loss(scores.log(), labels, reduction="sum").double()
+        correct += (scores.argmax(dim=1) == labels).sum()
         seen += labels.shape[0]
     model.train()
     return loss_sum.item() / seen, correct.item() / seen
