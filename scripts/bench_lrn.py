@@ -33,12 +33,13 @@ from pathlib import Path
 from unittest import mock
 
 import torch
+from machine import machine_name, machine_slug
 from torch import nn
 from torch.utils.benchmark import Timer
 
 from lrn_ablate import kernels
 from lrn_ablate.norms.lrn import LocalResponseNorm
-from lrn_ablate.training.runtime import keep_freed_memory, machine_name, machine_slug
+from lrn_ablate.training.runtime import keep_freed_memory
 
 SHAPES = {  # (N, C, H, W) at batch 64
     "LeNet conv1": (64, 6, 28, 28),

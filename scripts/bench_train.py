@@ -25,6 +25,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
+from machine import machine_name, machine_slug
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -34,7 +35,7 @@ from lrn_ablate.data.images import ImageData
 from lrn_ablate.models.lenet import LeNet
 from lrn_ablate.norms.lrn import LocalResponseNorm
 from lrn_ablate.optim import build_optimizer
-from lrn_ablate.training.runtime import keep_freed_memory, machine_name, machine_slug
+from lrn_ablate.training.runtime import keep_freed_memory
 from lrn_ablate.training.steps import evaluate, make_train_step
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
