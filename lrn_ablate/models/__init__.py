@@ -19,16 +19,19 @@ if TYPE_CHECKING:
     from lrn_ablate.models.lenet import NormFactory
 
 MODELS = Group("model")
-# The smallest image LeNet can take: two 5x5 convolutions and two 2x2 poolings leave one pixel.
-LENET_MIN_SIZE = 16
+def fits_images(name: str, min_size: int) -> Any:
+    """The rule of a model that needs images of at least min_size x min_size and whose two norm slots have
+    conv_channels channels."""
+    def rule(model: Mapping[str, Any], data: Any, prefix: str) -> list[int]:
+        if data is not None and data.image_size is not None and data.image_size < min_size:
+            raise UserError(f"model={name} needs images of at least {min_size}x{min_size} pixels, but the "
+                            f"dataset gives {data.image_size}x{data.image_size}.")
+        return list(model["conv_channels"])
+    return rule
 
 
-def lenet_rule(model: Mapping[str, Any], data: Any, prefix: str) -> list[int]:
-    """LeNet fits the data's images; its norm slots have conv_channels channels."""
-    if data is not None and data.image_size is not None and data.image_size < LENET_MIN_SIZE:
-        raise UserError(f"model=lenet needs images of at least {LENET_MIN_SIZE}x{LENET_MIN_SIZE} pixels, but the "
-                        f"dataset gives {data.image_size}x{data.image_size}.")
-    return list(model["conv_channels"])
+# LeNet's two 5x5 convolutions and two 2x2 poolings leave one pixel of a 16x16 image.
+lenet_rule = fits_images("lenet", 16)
 
 
 @MODELS.option("lenet", rule=lenet_rule, conv_channels=ListOf(Int(), 2), fc_features=ListOf(Int(), 2))
@@ -81,15 +84,8 @@ for _name in ("alexnet", "alexnet_cifar"):
     MODELS.declare(_name, rule=alexnet_rule, build=alexnet(_name), **ALEXNET_SETTINGS)
 
 
-# The smallest image cuda-convnet's network takes: its two 3/2 poolings must leave a 3x3 map.
-CUDACONVNET_MIN_SIZE = 12
-
-
-def cudaconvnet_rule(model: Mapping[str, Any], data: Any, prefix: str) -> list[int]:
-    if data is not None and data.image_size is not None and data.image_size < CUDACONVNET_MIN_SIZE:
-        raise UserError(f"model=cudaconvnet needs images of at least {CUDACONVNET_MIN_SIZE}x{CUDACONVNET_MIN_SIZE} "
-                        f"pixels, but the dataset gives {data.image_size}x{data.image_size}.")
-    return list(model["conv_channels"])
+# cuda-convnet's network: its two 3/2 poolings must leave a 3x3 map, which a 12x12 image does.
+cudaconvnet_rule = fits_images("cudaconvnet", 12)
 
 
 @MODELS.option("cudaconvnet", rule=cudaconvnet_rule, conv_channels=ListOf(Int(), 2), local_channels=ListOf(Int(), 2),
