@@ -20,7 +20,7 @@ from lrn_ablate.report.cli import main
 from lrn_ablate.report.collect import collect_local
 from lrn_ablate.report.groups import group_runs
 from lrn_ablate.report.runs import RunRecord, empty_metrics
-from lrn_ablate.report.summarize import epoch_curve
+from lrn_ablate.report.summarize import drawn_groups, epoch_curve
 from lrn_ablate.report.sweeps import heatmap_panels
 from lrn_ablate.report.table import build_tables
 from lrn_ablate.rundir import flatten_config
@@ -588,3 +588,34 @@ def test_end_to_end_sweep_through_the_training_cli(tmp_path: Path) -> None:
     for name in (*CURVE_FILES, "cost.png"):
         assert_image(out / name)
     assert "Baseline: `norm=none`" in (out / "report.md").read_text()
+
+
+def test_many_groups_figures_draw_the_baseline_and_the_best_and_worst(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "grid"
+    finals = {1e-5: 0.61, 2e-5: 0.65, 5e-5: 0.55, 1e-4: 0.63, 2e-4: 0.52, 5e-4: 0.60, 1e-3: 0.64, 2e-3: 0.58}
+    for alpha, final in finals.items():
+        write_run(root / f"a{alpha}", norm_config("lrn", alpha=alpha), 0, [0.3, final])
+    write_run(root / "none", norm_config("none"), 0, [0.3, 0.50])  # the baseline is also the worst
+    code, _, stderr = run_report(root, "--max-groups", "5", capsys=capsys)
+    assert code == 0, stderr
+    report = (root / "report" / "report.md").read_text()
+    assert "draw 5 of 9 groups: the baseline, the 2 best and the 2 worst by mean final test accuracy" in report
+    # Ranked by hand: best 0.65 (2e-5), 0.64 (1e-3); worst 0.52 (2e-4), 0.55 (5e-5); baseline none.
+    summary = pd.read_csv(root / "report" / "summary.csv")
+    drawn = drawn_groups(summary, "test_acc", "norm=none", 5)
+    assert sorted(drawn.groups) == sorted(["norm=lrn, norm.alpha=2e-05", "norm=lrn, norm.alpha=0.001",
+                                           "norm=lrn, norm.alpha=0.0002", "norm=lrn, norm.alpha=5e-05",
+                                           "norm=none"])
+    assert drawn_groups(summary, "test_acc", "norm=none", 9).note == ""  # all fit: all drawn, no note
+    # The tables keep every group.
+    assert len(summary) == 9 and "norm.alpha=1e-05" in (root / "report" / "summary.md").read_text()
+    for name in ("cost.png", "stability.png", *CURVE_FILES):
+        assert_image(root / "report" / name)
+
+
+def test_max_groups_below_two_is_a_usage_error(two_groups: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([str(two_groups), "--max-groups", "1"])
+    assert stop.value.code == 2
+    assert "--max-groups: takes a whole number of at least 2, got '1'" in capsys.readouterr().err

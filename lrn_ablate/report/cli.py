@@ -17,13 +17,23 @@ from lrn_ablate.report.markdown import (
     summary_markdown,
 )
 from lrn_ablate.report.plots import CURVES, group_colours, plot_cost, plot_curve, plot_stability
-from lrn_ablate.report.summarize import METRICS, run_stats, summarize
+from lrn_ablate.report.summarize import METRICS, drawn_groups, run_stats, summarize
 from lrn_ablate.report.sweeps import plot_sweeps
 from lrn_ablate.report.table import build_tables
 from lrn_ablate.report.wandb_source import collect_wandb
 from lrn_ablate.rundir import BOOKKEEPING, STATUSES
 
 PROG = "lrn-ablate report"
+
+
+def _at_least_two(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 2:
+        raise argparse.ArgumentTypeError(f"takes a whole number of at least 2, got '{text}'")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: %(default)s)")
     parser.add_argument("--runs", action="store_true",
                         help="also draw every completed run as a thin line under its group's mean and band")
+    parser.add_argument("--max-groups", type=_at_least_two, default=8, metavar="N",
+                        help="with more groups than N, the curve, stability and cost figures draw only the "
+                             "baseline and the best and worst groups, N in all; tables and heatmaps keep "
+                             "every group (default: %(default)s)")
     parser.add_argument("--ignore", action="append", default=[], metavar="KEY",
                         help="treat this config key or section as bookkeeping, like seed (repeatable; e.g. "
                              "--ignore experiment_name pools runs filed under different names)")
@@ -76,7 +90,9 @@ def make_report(args: argparse.Namespace) -> Path:
 
     per_run = run_stats(tables, args.metric)
     summary = summarize(tables, per_run, args.metric, baseline)
-    colours = group_colours(grouping.order)
+    drawn = drawn_groups(summary, args.metric, baseline, args.max_groups)
+    # Groups left out of the per-group figures still appear as reference lines in sweep plots: grey.
+    colours = {group: "grey" for group in grouping.order} | group_colours(drawn.groups)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -88,15 +104,15 @@ def make_report(args: argparse.Namespace) -> Path:
                                     + stability_markdown(summary, per_run))
     figures = {
         "Curves": [plot_curve(tables, column, args.band, colours, out / f"curves_{column}.{args.format}",
-                              args.runs) for column in CURVES],
-        "Stability": [plot_stability(per_run, grouping.order, colours, out / f"stability.{args.format}")],
+                              drawn, args.runs) for column in CURVES],
+        "Stability": [plot_stability(per_run, drawn, colours, out / f"stability.{args.format}")],
         "Sweep": plot_sweeps(per_run, grouping.label_keys, args.metric, colours, out, args.format),
-        "Cost": [plot_cost(summary, colours, out / f"cost.{args.format}")],
+        "Cost": [plot_cost(summary, colours, out / f"cost.{args.format}", drawn)],
     }
     report = out / "report.md"
     report.write_text(report_markdown(ReportInputs(
         source=source, tables=tables, summary=summary, per_run=per_run, metric=args.metric, baseline=baseline,
-        baseline_sentence=baseline_sentence, band=args.band, show_runs=args.runs,
+        baseline_sentence=baseline_sentence, band=args.band, show_runs=args.runs, drawn=drawn,
         figures={title: paths for title, paths in figures.items() if paths}, notes=notes)))
     return report
 

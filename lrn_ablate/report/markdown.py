@@ -9,8 +9,14 @@ from pathlib import Path
 import pandas as pd
 
 from lrn_ablate.report.groups import display_key
-from lrn_ablate.report.summarize import RISE_FRACTION, SIGNIFICANCE, best_group, higher_is_better
-from lrn_ablate.report.sweeps import METRIC_NAMES
+from lrn_ablate.report.summarize import (
+    METRIC_NAMES,
+    RISE_FRACTION,
+    SIGNIFICANCE,
+    Drawn,
+    best_group,
+    higher_is_better,
+)
 from lrn_ablate.report.table import Tables
 from lrn_ablate.rundir import UNFINISHED
 
@@ -111,6 +117,7 @@ class ReportInputs:
     baseline_sentence: str
     band: str
     show_runs: bool  # the curves draw every completed run under its group's mean
+    drawn: Drawn  # the groups the curve, stability and cost figures draw
     figures: dict[str, list[Path]]  # section title -> figure files (in the output folder)
     notes: list[str]
 
@@ -193,6 +200,12 @@ def _unfinished_runs(runs: pd.DataFrame) -> list[str]:
 
 
 def _section_text(title: str, inputs: ReportInputs) -> str:
+    if title != "Sweep" and inputs.drawn.note:
+        return f"{_figures_text(title, inputs)} These figures draw {inputs.drawn.note}; the tables have all."
+    return _figures_text(title, inputs)
+
+
+def _figures_text(title: str, inputs: ReportInputs) -> str:
     if title == "Curves":
         band = "±1 std" if inputs.band == "std" else "min–max"
         runs = " Thin lines are the single completed runs." if inputs.show_runs else ""

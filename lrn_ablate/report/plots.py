@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from lrn_ablate.report.summarize import RISE_FRACTION, epoch_curve
+from lrn_ablate.report.summarize import RISE_FRACTION, Drawn, epoch_curve
 from lrn_ablate.report.table import Tables
 
 FIGSIZE = (7.0, 4.5)
@@ -68,7 +68,11 @@ def _bounded(completed: tuple[float, float], everything: tuple[float, float]) ->
     return max(everything[0], low - span), min(everything[1], high + span)
 
 
-def plot_curve(tables: Tables, column: str, band: str, colours: dict[str, Any], path: Path,
+def _title(text: str, drawn: Drawn) -> str:
+    return f"{text}\n{drawn.note}" if drawn.note else text
+
+
+def plot_curve(tables: Tables, column: str, band: str, colours: dict[str, Any], path: Path, drawn: Drawn,
                show_runs: bool = False) -> Path:
     """Mean over completed runs per epoch with a band; diverged runs drawn dashed, one line each.
 
@@ -79,7 +83,7 @@ def plot_curve(tables: Tables, column: str, band: str, colours: dict[str, Any], 
     figure = Figure(figsize=FIGSIZE)
     ax = figure.subplots()
     entries = 0
-    for label in tables.grouping.order:
+    for label in drawn.groups:
         done = epochs[(epochs["group"] == label) & (epochs["status"] == "completed")]
         if done.empty:
             continue
@@ -100,7 +104,7 @@ def plot_curve(tables: Tables, column: str, band: str, colours: dict[str, Any], 
                         linewidth=0)
         entries += 1
     limits = ax.get_ylim() if entries else None
-    diverged = epochs[epochs["status"] == "diverged"]
+    diverged = epochs[(epochs["status"] == "diverged") & epochs["group"].isin(drawn.groups)]
     for _, rows in diverged.groupby("run", sort=False):
         values = rows.sort_values("epoch").set_index("epoch")[column].replace([np.inf, -np.inf], np.nan)
         colour = colours[rows["group"].iloc[0]]
@@ -119,7 +123,8 @@ def plot_curve(tables: Tables, column: str, band: str, colours: dict[str, Any], 
     else:
         ax.text(0.5, 0.5, "no completed or diverged runs to draw", transform=ax.transAxes, ha="center")
     runs_text = "; thin lines: single runs" if show_runs else ""
-    ax.set_title(f"{title} per epoch\nmean over completed runs, {BAND_TEXT[band]}{runs_text}", fontsize="medium")
+    ax.set_title(_title(f"{title} per epoch\nmean over completed runs, {BAND_TEXT[band]}{runs_text}", drawn),
+                 fontsize="medium")
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -128,9 +133,9 @@ def plot_curve(tables: Tables, column: str, band: str, colours: dict[str, Any], 
     return save(figure, path)
 
 
-def plot_cost(summary: pd.DataFrame, colours: dict[str, Any], path: Path) -> Path:
+def plot_cost(summary: pd.DataFrame, colours: dict[str, Any], path: Path, drawn: Drawn) -> Path:
     """Seconds per training epoch per group, mean ± std over completed runs (epoch 1 left out)."""
-    rows = summary[summary["n_seeds"] > 0].reset_index(drop=True)
+    rows = summary[(summary["n_seeds"] > 0) & summary["group"].isin(drawn.groups)].reset_index(drop=True)
     figure = Figure(figsize=(FIGSIZE[0], max(FIGSIZE[1], 0.45 * len(rows) + 1.5)))
     ax = figure.subplots()
     positions = np.arange(len(rows))
@@ -146,8 +151,8 @@ def plot_cost(summary: pd.DataFrame, colours: dict[str, Any], path: Path) -> Pat
     ax.invert_yaxis()
     ax.set_xlim(0, (ends.max() if len(rows) else 1.0) * 1.45)
     ax.set_xlabel("seconds per epoch (training)")
-    ax.set_title("Training cost per epoch\nmean ± std over completed runs; epoch 1 (warm-up) left out",
-                 fontsize="medium")
+    ax.set_title(_title("Training cost per epoch\nmean ± std over completed runs; epoch 1 (warm-up) left out",
+                        drawn), fontsize="medium")
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
     if rows.empty:
@@ -155,10 +160,10 @@ def plot_cost(summary: pd.DataFrame, colours: dict[str, Any], path: Path) -> Pat
     return save(figure, path)
 
 
-def plot_stability(per_run: pd.DataFrame, order: Sequence[str], colours: dict[str, Any], path: Path) -> Path:
+def plot_stability(per_run: pd.DataFrame, drawn: Drawn, colours: dict[str, Any], path: Path) -> Path:
     """Two panels, one dot per completed run and a bar at each group's mean: the rise epoch and the
     largest epoch-to-epoch fall of test accuracy (annotated with the epoch after the fall)."""
-    groups = [label for label in order if (per_run["group"] == label).any()]
+    groups = [label for label in drawn.groups if (per_run["group"] == label).any()]
     figure = Figure(figsize=(FIGSIZE[0] * 1.6, max(FIGSIZE[1], 0.45 * len(groups) + 1.5)))
     rise_ax, drop_ax = figure.subplots(1, 2, sharey=True)
     jitter = np.random.default_rng(0)  # fixed: the same runs give the same figure
@@ -181,8 +186,8 @@ def plot_stability(per_run: pd.DataFrame, order: Sequence[str], colours: dict[st
     for ax in (rise_ax, drop_ax):
         ax.grid(axis="x", alpha=0.3)
         ax.set_axisbelow(True)
-    figure.suptitle("How soon test accuracy rises, and how far it falls at once\none dot per completed "
-                    "run, bar = group mean", fontsize="medium")
+    figure.suptitle(_title("How soon test accuracy rises, and how far it falls at once\none dot per "
+                           "completed run, bar = group mean", drawn), fontsize="medium")
     if not groups:
         rise_ax.text(0.5, 0.5, "no completed runs", transform=rise_ax.transAxes, ha="center")
     return save(figure, path)

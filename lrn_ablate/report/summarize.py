@@ -6,6 +6,7 @@ Only completed runs enter a mean; every other status is counted in its own colum
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ from lrn_ablate.report.table import Tables
 from lrn_ablate.rundir import UNFINISHED
 
 METRICS = ("test_acc", "test_loss", "train_acc", "train_loss")
+METRIC_NAMES = {"test_acc": "test accuracy", "test_loss": "test loss", "train_acc": "train accuracy",
+                "train_loss": "train loss"}
 SIGNIFICANCE = 0.05
 # A run has "risen" once its test accuracy reaches this fraction of its own best.
 RISE_FRACTION = 0.95
@@ -137,3 +140,31 @@ def best_group(summary: pd.DataFrame, metric: str) -> str | None:
     if means.empty:
         return None
     return str(means.idxmax() if higher_is_better(metric) else means.idxmin())
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """The groups a per-group figure draws, and a sentence saying which when it is not all of them."""
+
+    groups: list[str]
+    note: str = ""
+
+
+def drawn_groups(summary: pd.DataFrame, metric: str, baseline: str | None, limit: int) -> Drawn:
+    """All groups when there are at most `limit`; else the baseline and the best and worst groups by mean
+    final metric (the best get the odd place), in display order, because thirty curves or bars with long
+    labels cannot be read at a glance. The tables and heatmaps always keep every group."""
+    groups = list(summary["group"])
+    if len(groups) <= limit:
+        return Drawn(groups)
+    ranked = summary[summary["group"] != baseline].dropna(subset=[f"final_{metric}_mean"]).sort_values(
+        f"final_{metric}_mean", ascending=not higher_is_better(metric), kind="stable")["group"].tolist()
+    places = limit - (baseline is not None)
+    n_worst = places // 2 if len(ranked) > places else 0
+    best, worst = ranked[: places - n_worst], ranked[len(ranked) - n_worst:] if n_worst else []
+    chosen = {*best, *worst, *([baseline] if baseline else [])}
+    parts = [*(["the baseline"] if baseline else []), f"the {len(best)} best",
+             *([f"the {len(worst)} worst"] if worst else [])]
+    listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    return Drawn([group for group in groups if group in chosen],
+                 f"{len(chosen)} of {len(groups)} groups: {listed} by mean final {METRIC_NAMES[metric]}")

@@ -22,11 +22,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from lrn_ablate.report.plots import FIGSIZE, place_legend, save
-from lrn_ablate.report.summarize import higher_is_better
+from lrn_ablate.report.summarize import METRIC_NAMES, higher_is_better
 from lrn_ablate.rundir import format_value
-
-METRIC_NAMES = {"test_acc": "test accuracy", "test_loss": "test loss", "train_acc": "train accuracy",
-                "train_loss": "train loss"}
 
 
 def metric_axis(metric: str) -> tuple[str, float]:
