@@ -21,14 +21,15 @@ lrn-ablate train -m experiment=lrn_sweep norm=lrn norm.alpha=1e-4,1e-3,1e-2 norm
 lrn-ablate train -m experiment=lrn_sweep norm=none,lrn_alexnet,lrn_caffe seed=0 "${parallel[@]}" \
   "hydra.sweep.dir=$out/runs/presets" 'hydra.sweep.subdir=${hydra.runtime.choices.norm}' "$@" || status=$?
 lrn-ablate report "$out/runs" --out "$out"
-# The best and the worst grid setting (PyTorch convention) by mean final test accuracy, as overrides.
-mapfile -t extremes < <(python3 - "$out/summary.csv" <<'PY'
+# The best and the worst grid setting by its seed-0 final test accuracy, as overrides. Ranked from the
+# grid's own runs (runs.csv), not from group means, so that a re-run after the re-checks picks the same two.
+mapfile -t extremes < <(python3 - "$out/runs.csv" <<'PY'
 import sys
 
 import pandas as pd
 
-grid = pd.read_csv(sys.argv[1])
-grid = grid[grid["norm.convention"] == "pytorch"].sort_values("final_test_acc_mean")
+runs = pd.read_csv(sys.argv[1])
+grid = runs[runs["run"].str.startswith("runs/grid/")].sort_values("final_test_acc")
 for row in (grid.iloc[-1], grid.iloc[0]):
     # repr of a float keeps 1.0 a float for Hydra, so the re-runs' configs equal the grid's.
     print(f"norm.alpha={float(row['norm.alpha'])!r} norm.beta={float(row['norm.beta'])!r} "
