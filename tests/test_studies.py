@@ -48,18 +48,24 @@ def test_a_studys_group_means_are_those_of_its_committed_metrics(study):
 
 
 ARTICLE = [RESULTS / "article_lenet" / "runs" / norm / "seed0" for norm in ("none", "lrn")]
+# Re-run on the machine that made it (trainer.deterministic, one thread) a run repeats its numbers to the
+# last digit. Another CPU sums in another order, so the runs drift apart: on CI's 2-core machine epoch 2's
+# test accuracy moved 1.7 and 2.5 points. What carries across machines is the first epoch's mean training
+# loss, within 0.012 (the five seeds of each arm spread over 0.06, and each seed-0 run is at least 0.0136
+# from the other four, so a changed seed, data order or model fails), and its test accuracy within 0.04 (seeds: 0.03 to 0.05).
+TRAIN_LOSS_TOLERANCE, TEST_ACC_TOLERANCE = 0.012, 0.04
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not CIFAR10_JPG.is_dir(), reason="the shared CIFAR-10 JPEG tree is not on this machine")
 @pytest.mark.parametrize("run", [r for r in ARTICLE if r.is_dir()], ids=lambda r: r.parent.name)
-def test_a_committed_article_run_repeats_its_first_two_epochs(workdir, run):
-    """Its own overrides (data from this machine's copy), two epochs: within a point of what it recorded."""
+def test_a_committed_article_run_repeats_its_first_epoch(workdir, run):
+    """Its own overrides (data from this machine's copy), one epoch: the loss and accuracy it recorded."""
     overrides = [o for o in yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
                  if not o.startswith("dataset.root=")]
-    result = run_cli(["train", *overrides, f"dataset.root={CIFAR10_JPG}", "trainer.epochs=2", "logger=none",
+    result = run_cli(["train", *overrides, f"dataset.root={CIFAR10_JPG}", "trainer.epochs=1", "logger=none",
                       f"hydra.run.dir={workdir / 'again'}"], workdir, timeout=600)
     assert result.returncode == 0, result.stderr
-    again, recorded = read_metrics(workdir / "again"), metrics(run)[:2]
-    for new, old in zip(again, recorded, strict=True):
-        assert abs(float(new["test_acc"]) - float(old["test_acc"])) < 0.01, (new, old)
+    (again,), recorded = read_metrics(workdir / "again"), metrics(run)[0]
+    assert abs(float(again["train_loss"]) - float(recorded["train_loss"])) < TRAIN_LOSS_TOLERANCE, (again, recorded)
+    assert abs(float(again["test_acc"]) - float(recorded["test_acc"])) < TEST_ACC_TOLERANCE, (again, recorded)
