@@ -31,7 +31,7 @@ UNFINISHED = STATUSES[1:]
 # Settings that never change what a run computes: a run may be continued with other values of them, and
 # runs that differ only in them are the same experiment.
 RUN_ONLY_KEYS = ("resume", "data_root", "dataset.root", "trainer.resume", "trainer.progress", "trainer.threads",
-                 "logger")
+                 "trainer.objective", "logger")
 # ... and seeds, which make repeats of one setting: what the report never tells groups apart by.
 BOOKKEEPING = ("seed", *RUN_ONLY_KEYS)
 

@@ -52,7 +52,8 @@ ARTICLE = [RESULTS / "article_lenet" / "runs" / norm / "seed0" for norm in ("non
 # last digit. Another CPU sums in another order, so the runs drift apart: on CI's 2-core machine epoch 2's
 # test accuracy moved 1.7 and 2.5 points. What carries across machines is the first epoch's mean training
 # loss, within 0.012 (the five seeds of each arm spread over 0.06, and each seed-0 run is at least 0.0136
-# from the other four, so a changed seed, data order or model fails), and its test accuracy within 0.04 (seeds: 0.03 to 0.05).
+# from the other four, so a changed seed, data order or model fails), and its test accuracy within 0.04
+# (seeds: 0.03 to 0.05).
 TRAIN_LOSS_TOLERANCE, TEST_ACC_TOLERANCE = 0.012, 0.04
 
 

@@ -15,6 +15,7 @@ from lrn_ablate.launch.checks import check_config
 from lrn_ablate.launch.sweep import print_tally
 from lrn_ablate.rundir import RunDir, changed_settings
 from lrn_ablate.training.share import share_from_launcher
+from lrn_ablate.training.trainer import TRAINER
 
 
 def _check_same_experiment(run_dir: RunDir, config: dict) -> None:
@@ -56,16 +57,27 @@ def exit_code(summary: dict) -> int:
     return {"completed": 0, "interrupted": 128 + (summary.get("signal") or 0)}.get(status, 1)
 
 
-def run_job(cfg: DictConfig) -> int:
-    """Train one config into its run directory; returns the run's exit code (see `exit_code`)."""
-    from lrn_ablate.training.loop import train
-
+def run_job(cfg: DictConfig) -> int | float | None:
+    """Train one config into its run directory. A single run returns its exit code (see `exit_code`), with
+    which RunOutcome ends the command. A job of a sweep returns its trainer.objective (a test accuracy) if
+    it completed, else None, which Hydra's Optuna sweeper records as a failed trial; the basic and joblib
+    launchers ignore it, and the sweep's exit code comes from the tally."""
     hydra = HydraConfig.get()
     if cfg.resume:
         run_dir = RunDir(Path(cfg.resume))
         cfg = OmegaConf.merge(OmegaConf.load(run_dir.config), {"trainer": {"resume": "auto"}})
     else:
         run_dir = RunDir(Path(hydra.runtime.output_dir))
+    code = _run(cfg, run_dir, hydra)
+    if hydra.mode != RunMode.MULTIRUN:
+        return code
+    return run_dir.read_summary().get(TRAINER.settings(cfg.trainer)["objective"]) if code == 0 else None
+
+
+def _run(cfg: DictConfig, run_dir: RunDir, hydra: DictConfig) -> int:
+    """Train into run_dir under its lock; returns the run's exit code (see `exit_code`)."""
+    from lrn_ablate.training.loop import train
+
     multirun = hydra.mode == RunMode.MULTIRUN
     group = f"{cfg.experiment_name}-{Path(hydra.sweep.dir).name}" if multirun else cfg.experiment_name
     try:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.errors import MissingConfigException, OverrideParseException
 from omegaconf import OmegaConf
 
@@ -19,6 +20,25 @@ from lrn_ablate.launch.checks import check_config
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), text).rstrip(".")
+
+
+def _sweep_values(override: Override) -> list[str]:
+    """The values of a sweep to check: every value of a choice or range, the two ends of an interval.
+
+    An interval (Optuna's search space) has no values to enumerate, but a search draws from between its
+    ends, so a value that cannot run inside it shows at an end (a negative alpha) or at both (a size,
+    which an interval can only give as a float).
+    """
+    key = override.get_key_element()
+    if not override.is_interval_sweep():
+        return [f"{key}={value}" for value in override.sweep_string_iterator()]
+    interval = override.value()
+    if not interval.start < interval.end:
+        raise UserError(f"{key}=interval({interval.start:g}, {interval.end:g}) is empty: its start must be "
+                        "below its end.")
+    if "log" in interval.tags and interval.start <= 0:
+        raise UserError(f"{key}: a log interval must start above 0; got {interval.start:g}.")
+    return [f"{key}={interval.start!r}", f"{key}={interval.end!r}"]
 
 
 def _candidates(overrides: list[str]) -> Iterator[list[str]]:
@@ -35,7 +55,7 @@ def _candidates(overrides: list[str]) -> Iterator[list[str]]:
     for override in parsed:
         key = override.get_key_element()
         if override.is_sweep_override():
-            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+            choices.append(_sweep_values(override))
         else:
             choices.append([f"{key}={override.get_value_element_as_str()}"])
     first = [values[0] for values in choices]
@@ -65,8 +85,17 @@ def _compose(overrides: list[str]) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
+def _check_sweeper(overrides: list[str]) -> None:
+    # Optuna's own defaults minimise and stop the search at the first failed trial; runs return a test
+    # accuracy and may diverge, so plain hydra/sweeper=optuna without a direction is nearly always a mistake.
+    if "hydra/sweeper=optuna" in overrides and not any(o.startswith("hydra.sweeper.direction=") for o in overrides):
+        raise UserError("hydra/sweeper=optuna minimises, but a run returns its test accuracy; use "
+                        "hydra/sweeper=optuna_accuracy, which maximises it (or set hydra.sweeper.direction).")
+
+
 def check_overrides(overrides: list[str]) -> None:
     """Raise UserError for the first override or composed value that cannot run."""
+    _check_sweeper(overrides)
     # Hydra's own settings do not change the config, except the search path, which adds config groups.
     own = [o for o in overrides if not o.lstrip("+~").startswith("hydra") or o.startswith("hydra.searchpath")]
     with initialize_config_module(config_module="lrn_ablate.conf", version_base="1.3"):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from lrn_ablate.settings import Bool, Choice, Exactly, Group, Int, OneOf, Text
+from lrn_ablate.settings import Bool, Choice, Default, Exactly, Group, Int, OneOf, Text
 
 TRAINER = Group("trainer")
+# The summary.json numbers a search sweeper can maximise (trainer.objective).
+OBJECTIVES = ("final_test_acc", "best_test_acc")
 
 
 class Device(Text):
@@ -23,4 +25,6 @@ TRAINER.declare(
     epochs=Int(), batch_size=Int(), eval_batch_size=Int(), device=Device(),
     threads=OneOf((Exactly("auto"), Int())), deterministic=Bool(), resume=Choice(("auto", "never")),
     progress=Bool(), precision=Choice(("fp32", "bf16", "fp16")), channels_last=Bool(), compile=Bool(),
+    # Runs made before the setting existed have no objective key; they stay valid (and resumable).
+    objective=Default(Choice(OBJECTIVES), OBJECTIVES[0]),
 )

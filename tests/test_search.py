@@ -1,0 +1,47 @@
+"""Searches on Hydra's Optuna sweeper (hydra/sweeper=optuna_accuracy): a trial returns its test accuracy,
+a diverged trial counts as failed without stopping the search, and the best value is the best run's."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from conftest import read_summary, run_cli
+
+
+@pytest.mark.slow
+def test_a_three_trial_search_on_digits_writes_the_best_runs_value(workdir) -> None:
+    sweep_dir = workdir / "search"
+    # Seed 5 of the random sampler draws lr 1e5 (which diverges) once and 0.05 twice, with alpha from a log
+    # interval: one failed trial between two completed ones.
+    result = run_cli(["train", "-m", "hydra/sweeper=optuna_accuracy", "hydra/sweeper/sampler=random",
+                      "hydra.sweeper.sampler.seed=5", "hydra.sweeper.n_trials=3", "norm=lrn",
+                      "optim.lr=choice(0.05, 100000.0)", "norm.alpha=tag(log, interval(1e-5, 1e-1))",
+                      "dataset=digits", "trainer.epochs=1", "logger=none", f"hydra.sweep.dir={sweep_dir}"],
+                     cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert f"sweep finished: 3 runs, 2 completed, 1 diverged, 0 failed ({sweep_dir})" in result.stdout
+
+    runs = {path.parent: read_summary(path.parent) for path in sweep_dir.glob("*/summary.json")}
+    completed = {run: summary for run, summary in runs.items() if summary["status"] == "completed"}
+    best_run = max(completed, key=lambda run: completed[run]["final_test_acc"])
+    best_config = yaml.safe_load((best_run / "config.yaml").read_text())
+    assert best_config["optim"]["lr"] == 0.05 and 1e-5 <= best_config["norm"]["alpha"] <= 1e-1
+
+    found = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert found["best_value"] == completed[best_run]["final_test_acc"]
+    assert found["best_params"] == {"optim.lr": 0.05, "norm.alpha": best_config["norm"]["alpha"]}
+
+    report = run_cli(["report", str(sweep_dir), "--out", str(workdir / "report")], cwd=workdir)
+    assert report.returncode == 0, report.stderr
+    assert "found 3 runs in 3 groups (2 completed, 1 diverged)" in report.stderr
+
+
+def test_interval_sweeps_are_checked_at_both_ends() -> None:
+    from lrn_ablate.errors import UserError
+    from lrn_ablate.launch.precheck import check_overrides
+
+    check_overrides(["norm=lrn", "norm.alpha=tag(log, interval(1e-5, 1e-1))", "norm.beta=interval(0.5, 1.0)"])
+    with pytest.raises(UserError, match=r"norm.beta must be a number >= 0, got -0.5"):
+        check_overrides(["norm=lrn", "norm.beta=interval(-0.5, 1.0)"])
+    with pytest.raises(UserError, match=r"norm.k must be a finite number, got inf"):
+        check_overrides(["norm=lrn", "norm.k=interval(0, 1e400)"])
