@@ -15,7 +15,7 @@ from lrn_ablate.report.runs import RunRecord, checked_summary
 from lrn_ablate.rundir import METRIC_COLUMNS, flatten_config
 
 SUMMARY_FIELDS = ("status", "epochs_completed", "epochs_planned", "final_test_acc", "best_test_acc",
-                  "best_epoch", "wall_seconds", "device", "num_params", "error", "diverged_at")
+                  "best_epoch", "wall_seconds", "device", "machine", "num_params", "error", "diverged_at")
 # A run that died before writing its status has only W&B's state to go by.
 STATE_TO_STATUS = {"finished": "completed", "running": "running", "crashed": "failed", "failed": "failed",
                    "killed": "interrupted"}

@@ -20,7 +20,14 @@ from lrn_ablate.optim import build_optimizer
 from lrn_ablate.rundir import RunDir
 from lrn_ablate.training.checkpoint import Position, load_checkpoint, save_checkpoint
 from lrn_ablate.training.logger import open_logger
-from lrn_ablate.training.runtime import describe_device, keep_freed_memory, pick_device, seed_everything, set_threads
+from lrn_ablate.training.runtime import (
+    describe_device,
+    keep_freed_memory,
+    machine_name,
+    pick_device,
+    seed_everything,
+    set_threads,
+)
 from lrn_ablate.training.share import Share
 from lrn_ablate.training.signals import StopRequest
 from lrn_ablate.training.steps import Step, evaluate, make_train_step
@@ -95,7 +102,8 @@ def train(cfg: DictConfig, run_dir: RunDir, group: str, share: Share) -> dict[st
     forward = torch.compile(model) if trainer.compile else model
     step = make_train_step(forward, optimizer, scaler, device, trainer.precision)
     summary = {**run_dir.read_summary(), "status": "running", "epochs_planned": trainer.epochs,
-               "device": describe_device(device), "num_params": sum(p.numel() for p in model.parameters()),
+               "device": describe_device(device), "machine": machine_name(device),
+               "num_params": sum(p.numel() for p in model.parameters()),
                "torch_version": torch.__version__, "lrn_ablate_version": lrn_ablate.__version__,
                "error": None, "diverged_at": None}
     summary.setdefault("wall_seconds", 0.0)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import platform
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +31,17 @@ def set_threads(threads: str | int, share: Share) -> None:
     count = share.threads(threads)
     if count is not None:
         torch.set_num_threads(count)
+
+
+def machine_name(device: torch.device) -> str:
+    """The machine a run or benchmark ran on: the GPU model, or the CPU model and core count. Float sums
+    differ between CPUs, so a run repeats digit for digit only on the machine this names."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.exists() else []
+    return f"{models[0] if models else platform.processor() or 'CPU'}, {os.cpu_count()} cores"
 
 
 def describe_device(device: torch.device) -> str:
