@@ -1,4 +1,5 @@
-"""Sweeps on Hydra's joblib launcher: jobs side by side, each with its share of the cores or its own GPU."""
+"""Sweeps on Hydra's joblib and submitit launchers: jobs side by side, each with its share of the cores or its
+own GPU."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from lrn_ablate.training.share import Share, share_from_launcher, usable_cores
 
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 BASIC = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
+SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 
 
 def test_auto_threads_split_the_cores_between_parallel_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -20,6 +23,10 @@ def test_auto_threads_split_the_cores_between_parallel_jobs(monkeypatch: pytest.
     assert share_from_launcher({"_target_": JOBLIB, "n_jobs": -5}, 0).threads("auto") == 2  # all but four
     assert share_from_launcher({"_target_": JOBLIB, "n_jobs": 2}, 0).threads(3) == 3  # a number is kept
     assert share_from_launcher({"_target_": BASIC}, 5).threads("auto") is None  # one job: torch's default
+    # submitit: each job is a process of its own, with the cores the launcher asked for.
+    assert share_from_launcher({"_target_": SUBMITIT_LOCAL, "cpus_per_task": 3}, 0).threads("auto") == 3
+    assert share_from_launcher({"_target_": SLURM, "cpus_per_task": None}, 0).threads("auto") is None
+    assert share_from_launcher({"_target_": SLURM, "cpus_per_task": 8}, 0).threads(2) == 2
 
 
 def test_auto_device_gives_each_parallel_job_its_own_gpu() -> None:
@@ -57,3 +64,19 @@ def test_joblib_sweep_runs_jobs_side_by_side_and_matches_the_basic_launcher(work
                      f"hydra.sweep.dir={workdir / 'joblib'}"], cwd=workdir)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("already completed") == 2
+
+    # submitit's local launcher runs each job in a process of its own, with cpus_per_task threads: the
+    # same epochs again, and a re-run leaves the finished runs as they are.
+    submitit = [*sweep, "hydra/launcher=submitit_local", f"hydra.launcher.cpus_per_task={threads}",
+                f"hydra.sweep.dir={workdir / 'submitit'}"]
+    local = run_cli(submitit, cwd=workdir)
+    assert local.returncode == 0, local.stderr
+    assert f"sweep finished: 2 runs, 2 completed, 0 failed ({workdir / 'submitit'})" in local.stdout
+    for job in ("0", "1"):
+        assert read_summary(workdir / "submitit" / job)["device"] == f"cpu ({threads} threads)"
+        assert read_metrics(workdir / "submitit" / job)[-1]["test_acc"] == read_metrics(workdir / "basic" / job)[-1][
+            "test_acc"]
+    written = [(workdir / "submitit" / job / "metrics.csv").stat().st_mtime_ns for job in ("0", "1")]
+    local_again = run_cli(submitit, cwd=workdir)
+    assert local_again.returncode == 0, local_again.stderr
+    assert [(workdir / "submitit" / job / "metrics.csv").stat().st_mtime_ns for job in ("0", "1")] == written
