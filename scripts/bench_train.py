@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 from machine import machine_name, machine_slug
+from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -38,6 +39,7 @@ from lrn_ablate.optim import build_optimizer
 from lrn_ablate.training.runtime import keep_freed_memory
 from lrn_ablate.training.steps import evaluate, make_train_step
 
+CONF = Path(__file__).resolve().parents[1] / "conf"
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -60,6 +62,12 @@ class ReferenceCifar(Dataset):
         return self.transform(Image.fromarray(self.images[index].squeeze())), self.labels[index]
 
 
+def cifar10(root: str) -> ImageData:
+    """CIFAR-10 from `root` with the settings of conf/dataset/cifar10.yaml, as `lrn-ablate train` loads it."""
+    node = OmegaConf.to_container(OmegaConf.load(CONF / "dataset" / "cifar10.yaml"))
+    return build_dataset({**node, "root": root, "download": False})
+
+
 def stock_lrn(size: int) -> Callable[[int], nn.Module]:
     return lambda channels: nn.LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=1.0)
 
@@ -68,7 +76,8 @@ def fused_lrn(size: int) -> Callable[[int], nn.Module]:
     return lambda channels: LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=1.0, convention="pytorch")
 
 
-SGD = {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False, "schedule": "none"}
+# conf/optim/sgd.yaml: lr 0.01, momentum 0.9, weight decay 5e-4, constant rate (the article study's).
+SGD = OmegaConf.to_container(OmegaConf.load(CONF / "optim" / "sgd.yaml"))
 
 
 def lenet(data: ImageData, make_norm: Callable[[int], nn.Module], device: torch.device, seed: int,
@@ -196,7 +205,7 @@ def main() -> None:
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     keep_freed_memory()  # as `lrn-ablate train` does; the reference loop, in this process, gains from it too
-    data = build_dataset({"name": "cifar10", "root": args.root})
+    data = cifar10(args.root)
     lines = [f"# Training throughput, LeNet on CIFAR-10, batch {args.batch_size}", "",
              f"- machine: {machine_name(device)} ({device}); torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads; {date.today()}",
