@@ -135,6 +135,11 @@ def test_two_groups_summary_matches_hand_computed_numbers(two_groups: Path, tmp_
     assert summary.loc["norm=lrn", "delta_final_test_acc"] == pytest.approx(np.mean(lrn) - np.mean(none))
     welch = stats.ttest_ind(lrn, none, equal_var=False).pvalue
     assert summary.loc["norm=lrn", "p_value"] == pytest.approx(welch)
+    lrn_best = [max(a) for a in LRN_RUNS.values()]
+    none_best = [max(a) for a in NONE_RUNS.values()]
+    assert summary.loc["norm=lrn", "delta_best_test_acc"] == pytest.approx(np.mean(lrn_best) - np.mean(none_best))
+    assert summary.loc["norm=lrn", "best_test_acc_p"] == pytest.approx(
+        stats.ttest_ind(lrn_best, none_best, equal_var=False).pvalue)
     assert summary.loc["norm=none", "baseline"]
     assert pd.isna(summary.loc["norm=none", "p_value"])
 

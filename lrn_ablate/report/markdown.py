@@ -87,7 +87,8 @@ def summary_markdown(summary: pd.DataFrame, metric: str) -> str:
     final = f"final_{metric}"
     header = ["group", "seeds", f"final {name}", f"best {name}", "best epoch", "final train accuracy (%)",
               "seconds / epoch", "images / s", "not completed",
-              f"Δ final vs baseline ({unit})" if unit else "Δ final vs baseline", "p (Welch)"]
+              f"Δ final vs baseline ({unit})" if unit else "Δ final vs baseline", "p (Welch)",
+              f"Δ best vs baseline ({unit})" if unit else "Δ best vs baseline", "p (Welch)"]
     rows = []
     for _, row in summary.iterrows():
         rows.append([
@@ -102,6 +103,8 @@ def summary_markdown(summary: pd.DataFrame, metric: str) -> str:
             _unfinished(row),
             _delta(row, final, factor, digits),
             _p(row["p_value"]),
+            _delta(row, f"best_{metric}", factor, digits),
+            _p(row[f"best_{metric}_p"]),
         ])
     return markdown_table(header, rows) + "\n"
 
@@ -226,7 +229,7 @@ def report_markdown(inputs: ReportInputs) -> str:
     lines = ["# LRN ablation report", "", *_overview(inputs), "", "## Summary", "",
              "Means ± std over seeds of completed runs; `summary.csv` has the same numbers in the logged "
              "units (accuracies as fractions). "
-             f"Δ and p compare the final {METRIC_NAMES[inputs.metric]} with the baseline group.", "",
+             f"Δ and p compare the final and the best {METRIC_NAMES[inputs.metric]} with the baseline group.", "",
              summary_markdown(inputs.summary, inputs.metric), "",
              "### Rise and drops", "",
              f"From each completed run's test accuracy: the rise epoch is the first epoch that reaches "

@@ -96,8 +96,8 @@ def welch_p(sample: pd.Series, reference: pd.Series) -> float | None:
 
 def summarize(tables: Tables, per_run: pd.DataFrame, metric: str, baseline: str | None) -> pd.DataFrame:
     """One row per group (in display order) from run_stats' per_run: the group's varying keys, seeds, means
-    and stds, status counts, and the differences in final metric, rise epoch and largest drop from the
-    baseline with their Welch p-values."""
+    and stds, status counts, and the differences in final and best metric, rise epoch and largest drop
+    from the baseline with their Welch p-values."""
     final, best = f"final_{metric}", f"best_{metric}"
     reference = per_run[per_run["group"] == baseline] if baseline else None
     rows = []
@@ -116,7 +116,7 @@ def summarize(tables: Tables, per_run: pd.DataFrame, metric: str, baseline: str 
         compare = reference is not None and label != baseline and len(done) > 0 and len(reference) > 0
         row[f"delta_{final}"] = done[final].mean() - reference[final].mean() if compare else np.nan
         row["p_value"] = welch_p(done[final], reference[final]) if compare else None
-        for column in STABILITY:
+        for column in (best, *STABILITY):
             row[f"delta_{column}"] = done[column].mean() - reference[column].mean() if compare else np.nan
             row[f"{column}_p"] = welch_p(done[column], reference[column]) if compare else None
         row["baseline"] = label == baseline
