@@ -23,6 +23,9 @@ examples:
 HYDRA_INFO_FLAGS = {"-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "-sc", "--shell-completion",
                     "--version", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name"}
 
+# Of those, the ones Hydra refuses beside -m (each is a mode of its own, as -m is).
+HYDRA_MODE_FLAGS = {"-c", "--cfg", "-i", "--info", "-sc", "--shell-completion"}
+
 
 def fail(command: str, message: str, code: int = 2) -> int:
     print(f"lrn-ablate {command}: error: {message}", file=sys.stderr)
@@ -47,6 +50,10 @@ def _resume_arguments(args: list[str]) -> list[str]:
 def train_command(args: list[str]) -> int:
     from lrn_ablate.errors import UserError
 
+    shown = HYDRA_MODE_FLAGS.intersection(args)
+    if shown and {"-m", "--multirun"}.intersection(args):
+        return fail("train", f"{sorted(shown)[0]} shows a config and runs nothing, so it cannot be combined with "
+                             "-m; drop -m to see one job's.")
     if not HYDRA_INFO_FLAGS.intersection(args):
         try:
             if any(a.startswith("resume=") for a in args):

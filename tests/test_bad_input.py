@@ -80,6 +80,8 @@ CASES = [
     (["train", "-m", "hydra/sweeper=optuna", "norm=lrn"], 2,
      TRAIN + "hydra/sweeper=optuna minimises, but a run returns its test accuracy; use "
              "hydra/sweeper=optuna_accuracy, which maximises it (or set hydra.sweeper.direction)."),
+    (["train", "-m", "norm=none,lrn", "--cfg", "job"], 2,
+     TRAIN + "--cfg shows a config and runs nothing, so it cannot be combined with -m; drop -m to see one job's."),
     (["train", "dataset=imagefolder"], 2,
      TRAIN + "dataset=imagefolder needs dataset.root=<folder with train/ and test/>."),
     (["train", "dataset=imagefolder", "dataset.root=<tmp>/missing"], 2,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -84,6 +85,31 @@ def test_sigterm_stops_cleanly_mid_epoch_and_resume_matches(workdir, reference):
     assert state["position"]["step"] > 0 or state["position"]["epochs_done"] >= 1
     resumed = run_cli(["train", f"resume={run_dir}"], workdir)
     assert resumed.returncode == 0, resumed.stderr
+    assert_same_run(reference, run_dir)
+
+
+def test_submitit_requeues_a_signalled_job_which_continues_from_its_checkpoint(workdir, reference):
+    """SLURM sends USR2 signal_delay_s before a job's time limit (and on pre-emption); submitit then calls the
+    launcher's checkpoint hook, requeues the job and exits. submitit's local executor does the same, so the
+    requeue path of hydra/launcher=slurm is exercised here with submitit_local."""
+    reference, _ = reference
+    sweep_dir = workdir / "sweep"
+    process = subprocess.Popen([*cli_command(), "train", "-m", *DETERMINISTIC_RUN, "hydra/launcher=submitit_local",
+                                f"hydra.sweep.dir={sweep_dir}"], cwd=workdir, env=offline_env(workdir),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = sweep_dir / "0"
+    while not (run_dir / "metrics.csv").exists() or not read_metrics(run_dir):
+        time.sleep(0.05)  # the first epoch is done: the signal lands during a later one
+    before = read_metrics(run_dir)
+    worker = subprocess.run(["pgrep", "-f", f"submitit.core._submit {sweep_dir}"], capture_output=True, text=True)
+    os.kill(int(worker.stdout.split()[0]), signal.SIGUSR2)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert f"sweep finished: 1 runs, 1 completed, 0 failed ({sweep_dir})" in stdout
+    log = "".join(path.read_text() for path in sweep_dir.glob(".submitit/*/*_log.out"))
+    assert "Caught signal SIGUSR2" in log and "Requeued job" in log
+    # The epochs done before the signal were kept, timings and all: the requeued job continued after them.
+    assert read_metrics(run_dir)[:len(before)] == before
     assert_same_run(reference, run_dir)
 
 

@@ -80,3 +80,18 @@ def test_joblib_sweep_runs_jobs_side_by_side_and_matches_the_basic_launcher(work
     local_again = run_cli(submitit, cwd=workdir)
     assert local_again.returncode == 0, local_again.stderr
     assert [(workdir / "submitit" / job / "metrics.csv").stat().st_mtime_ns for job in ("0", "1")] == written
+
+
+def test_the_slurm_preset_requeues_timed_out_jobs() -> None:
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="lrn_ablate.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
+                      return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == SLURM
+    assert launcher.partition == "gpu" and launcher.gpus_per_task == 1 and launcher.cpus_per_task == 8
+    # USR2 comes signal_delay_s before the limit; submitit requeues a job up to max_num_timeout times.
+    assert launcher.signal_delay_s > 0 and launcher.max_num_timeout > 0
+    assert cfg.trainer.resume == "auto"  # what makes a requeued job continue from its checkpoint
+    assert share_from_launcher(dict(launcher), 0).threads("auto") == 8
