@@ -50,10 +50,10 @@ def _resume_arguments(args: list[str]) -> list[str]:
 def train_command(args: list[str]) -> int:
     from lrn_ablate.errors import UserError
 
-    shown = HYDRA_MODE_FLAGS.intersection(args)
-    if shown and {"-m", "--multirun"}.intersection(args):
-        return fail("train", f"{sorted(shown)[0]} shows a config and runs nothing, so it cannot be combined with "
-                             "-m; drop -m to see one job's.")
+    mode = next((a.split("=", 1)[0] for a in args if a.split("=", 1)[0] in HYDRA_MODE_FLAGS), None)
+    if mode and {"-m", "--multirun"}.intersection(args):
+        return fail("train", f"{mode} runs nothing, so it cannot be combined with -m; drop -m to see what one job "
+                             "would use.")
     if not HYDRA_INFO_FLAGS.intersection(args):
         try:
             if any(a.startswith("resume=") for a in args):

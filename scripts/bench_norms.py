@@ -29,7 +29,6 @@ from lrn_ablate.training.runtime import keep_freed_memory, set_threads
 from lrn_ablate.training.share import Share
 
 NORM_NAMES = ("none", "lrn", "bn", "ln", "in", "gn")
-TRAIN_IMAGES = 50_000
 
 
 def norm_factory(name: str) -> Callable[[int], nn.Module]:
@@ -63,7 +62,7 @@ def main() -> None:
              f"- median images/s over {args.rounds} alternating windows of {args.steps} steps after "
              f"{args.warmup} warm-up steps; each norm as its conf/norm/<name>.yaml builds it", "",
              "| norm | images/s | training seconds per epoch | epoch time / norm=none |", "|---|---:|---:|---:|"]
-    lines += [f"| {name} | {rate:,.0f} | {TRAIN_IMAGES / rate:.2f} | {rates['none'] / rate:.2f}x |"
+    lines += [f"| {name} | {rate:,.0f} | {len(data.train_labels) / rate:.2f} | {rates['none'] / rate:.2f}x |"
               for name, rate in rates.items()]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -77,11 +77,14 @@ CASES = [
      TRAIN + "norm.beta=interval(1, 0.5) is empty: its start must be below its end."),
     (["train", "-m", "hydra/sweeper=optuna_accuracy", "norm=lrn", "norm.alpha=interval(-1, 1)"], 2,
      TRAIN + "norm.alpha must be a number >= 0, got -1.0."),
+    (["train", "-m", "norm=lrn", "norm.alpha=interval(1e-5, 1e-1)"], 2,
+     TRAIN + "norm.alpha=interval(1e-5, 1e-1) is a range to search, which only a search sweeper draws from; add "
+             "hydra/sweeper=optuna_accuracy, or give the values as a list (a,b,c)."),
     (["train", "-m", "hydra/sweeper=optuna", "norm=lrn"], 2,
      TRAIN + "hydra/sweeper=optuna minimises, but a run returns its test accuracy; use "
              "hydra/sweeper=optuna_accuracy, which maximises it (or set hydra.sweeper.direction)."),
     (["train", "-m", "norm=none,lrn", "--cfg", "job"], 2,
-     TRAIN + "--cfg shows a config and runs nothing, so it cannot be combined with -m; drop -m to see one job's."),
+     TRAIN + "--cfg runs nothing, so it cannot be combined with -m; drop -m to see what one job would use."),
     (["train", "dataset=imagefolder"], 2,
      TRAIN + "dataset=imagefolder needs dataset.root=<folder with train/ and test/>."),
     (["train", "dataset=imagefolder", "dataset.root=<tmp>/missing"], 2,

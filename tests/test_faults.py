@@ -15,7 +15,8 @@ import torch
 from conftest import cli_command, offline_env, read_metrics, read_summary, run_cli
 
 # Enough steps that a kill lands at many different moments: startup, mid-epoch, checkpoint writes.
-DETERMINISTIC_RUN = ["dataset=digits", "trainer.epochs=3", "norm=lrn", "trainer.deterministic=true",
+EPOCHS = 3
+DETERMINISTIC_RUN = ["dataset=digits", f"trainer.epochs={EPOCHS}", "norm=lrn", "trainer.deterministic=true",
                      "logger=none", "trainer.batch_size=8", "seed=3"]
 TIMING_COLUMNS = ("epoch_seconds", "images_per_second", "eval_seconds")
 
@@ -98,11 +99,14 @@ def test_submitit_requeues_a_signalled_job_which_continues_from_its_checkpoint(w
                                 f"hydra.sweep.dir={sweep_dir}"], cwd=workdir, env=offline_env(workdir),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = sweep_dir / "0"
+    deadline = time.monotonic() + 240
     while not (run_dir / "metrics.csv").exists() or not read_metrics(run_dir):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1]
         time.sleep(0.05)  # the first epoch is done: the signal lands during a later one
     before = read_metrics(run_dir)
     worker = subprocess.run(["pgrep", "-f", f"submitit.core._submit {sweep_dir}"], capture_output=True, text=True)
     os.kill(int(worker.stdout.split()[0]), signal.SIGUSR2)
+    assert len(before) < EPOCHS  # signalled before the last epoch ended
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
     assert f"sweep finished: 1 runs, 1 completed, 0 failed ({sweep_dir})" in stdout
@@ -141,6 +145,20 @@ def test_second_writer_is_refused(workdir):
     assert second.returncode != 0
     assert f"run directory {run_dir} is in use by process {first.pid}" in second.stderr
     assert "Traceback" not in second.stderr
+
+
+def test_a_run_directory_holding_another_run_is_refused_and_left_as_it_was(workdir):
+    run_dir = workdir / "run"
+    first = run_cli(["train", "dataset=digits", "trainer.epochs=1", "logger=none", f"hydra.run.dir={run_dir}"],
+                    workdir)
+    assert first.returncode == 0, first.stderr
+    summary, metrics = (run_dir / "summary.json").read_text(), (run_dir / "metrics.csv").read_text()
+    other = run_cli(["train", "dataset=digits", "trainer.epochs=1", "logger=none", "norm=lrn",
+                     f"hydra.run.dir={run_dir}"], workdir)
+    assert other.returncode == 1
+    assert f"run directory {run_dir} holds a run with other settings (norm." in other.stderr
+    assert (run_dir / "summary.json").read_text() == summary  # still the completed run it was
+    assert (run_dir / "metrics.csv").read_text() == metrics
 
 
 def test_rerunning_a_sweep_skips_finished_jobs_and_continues_the_rest(workdir):

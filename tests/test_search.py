@@ -12,7 +12,8 @@ from conftest import read_summary, run_cli
 def test_a_three_trial_search_on_digits_writes_the_best_runs_value(workdir) -> None:
     sweep_dir = workdir / "search"
     # Seed 5 of the random sampler draws lr 1e5 (which diverges) once and 0.05 twice, with alpha from a log
-    # interval: one failed trial between two completed ones.
+    # interval: one failed trial between two completed ones. (Draws as Optuna 2.10's RandomSampler makes
+    # them; another Optuna may draw otherwise, and the counts below would say so.)
     result = run_cli(["train", "-m", "hydra/sweeper=optuna_accuracy", "hydra/sweeper/sampler=random",
                       "hydra.sweeper.sampler.seed=5", "hydra.sweeper.n_trials=3", "norm=lrn",
                       "optim.lr=choice(0.05, 100000.0)", "norm.alpha=tag(log, interval(1e-5, 1e-1))",
@@ -40,8 +41,9 @@ def test_interval_sweeps_are_checked_at_both_ends() -> None:
     from lrn_ablate.errors import UserError
     from lrn_ablate.launch.precheck import check_overrides
 
-    check_overrides(["norm=lrn", "norm.alpha=tag(log, interval(1e-5, 1e-1))", "norm.beta=interval(0.5, 1.0)"])
+    search = ["hydra/sweeper=optuna_accuracy", "norm=lrn"]
+    check_overrides([*search, "norm.alpha=tag(log, interval(1e-5, 1e-1))", "norm.beta=interval(0.5, 1.0)"])
     with pytest.raises(UserError, match=r"norm.beta must be a number >= 0, got -0.5"):
-        check_overrides(["norm=lrn", "norm.beta=interval(-0.5, 1.0)"])
+        check_overrides([*search, "norm.beta=interval(-0.5, 1.0)"])
     with pytest.raises(UserError, match=r"norm.k must be a finite number, got inf"):
-        check_overrides(["norm=lrn", "norm.k=interval(0, 1e400)"])
+        check_overrides([*search, "norm.k=interval(0, 1e400)"])

@@ -11,7 +11,7 @@ from lrn_ablate.launch.job import run_job
 
 
 @hydra.main(version_base="1.3", config_path="pkg://lrn_ablate.conf", config_name="config")
-def _app(cfg: DictConfig) -> int:
+def _app(cfg: DictConfig) -> int | float | None:
     return run_job(cfg)
 
 

@@ -18,12 +18,16 @@ from lrn_ablate.training.share import share_from_launcher
 from lrn_ablate.training.trainer import TRAINER
 
 
+class OtherRun(UserError):
+    """The run directory holds a run this job must not touch: the job is refused and the run left as it is."""
+
+
 def _check_same_experiment(run_dir: RunDir, config: dict) -> None:
     if not run_dir.config.exists():
         return
     changed = changed_settings(OmegaConf.to_container(OmegaConf.load(run_dir.config)), config)
     if changed:
-        raise UserError(f"run directory {run_dir.path} holds a run with other settings ({', '.join(changed)}); "
+        raise OtherRun(f"run directory {run_dir.path} holds a run with other settings ({', '.join(changed)}); "
                         "continue it with `lrn-ablate train resume=<dir>` or pick another directory.")
 
 
@@ -33,7 +37,7 @@ def _start(cfg: DictConfig, run_dir: RunDir) -> bool:
     check_config(config)
     status = run_dir.read_summary().get("status")
     if run_dir.checkpoint.exists() and cfg.trainer.resume == "never":
-        raise UserError(f"run directory {run_dir.path} already holds a run and trainer.resume=never; "
+        raise OtherRun(f"run directory {run_dir.path} already holds a run and trainer.resume=never; "
                         "use trainer.resume=auto to continue it or pick another directory.")
     if cfg.trainer.resume == "auto":
         _check_same_experiment(run_dir, config)
@@ -97,7 +101,8 @@ def _run(cfg: DictConfig, run_dir: RunDir, hydra: DictConfig) -> int:
             raise SystemExit(exit_code(summary))
         return exit_code(summary)
     except UserError as err:
-        _record_failure(run_dir, str(err))
+        if not isinstance(err, OtherRun):
+            _record_failure(run_dir, str(err))
         print(f"lrn-ablate train: error: {err}", file=sys.stderr, flush=True)
     except Exception as err:  # noqa: BLE001 - any crash must end as a recorded failed run, not a lost one
         (run_dir.path / "error.log").write_text(traceback.format_exc())

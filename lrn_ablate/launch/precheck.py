@@ -91,6 +91,11 @@ def _check_sweeper(overrides: list[str]) -> None:
     if "hydra/sweeper=optuna" in overrides and not any(o.startswith("hydra.sweeper.direction=") for o in overrides):
         raise UserError("hydra/sweeper=optuna minimises, but a run returns its test accuracy; use "
                         "hydra/sweeper=optuna_accuracy, which maximises it (or set hydra.sweeper.direction).")
+    search = any(o.startswith("hydra/sweeper=optuna") for o in overrides)
+    interval = next((o for o in overrides if "interval(" in o.split("=", 1)[-1]), None)
+    if interval and not search:
+        raise UserError(f"{interval} is a range to search, which only a search sweeper draws from; add "
+                        "hydra/sweeper=optuna_accuracy, or give the values as a list (a,b,c).")
 
 
 def check_overrides(overrides: list[str]) -> None:

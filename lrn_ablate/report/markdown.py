@@ -87,8 +87,8 @@ def summary_markdown(summary: pd.DataFrame, metric: str) -> str:
     final = f"final_{metric}"
     header = ["group", "seeds", f"final {name}", f"best {name}", "best epoch", "final train accuracy (%)",
               "seconds / epoch", "images / s", "not completed",
-              f"Δ final vs baseline ({unit})" if unit else "Δ final vs baseline", "p (Welch)",
-              f"Δ best vs baseline ({unit})" if unit else "Δ best vs baseline", "p (Welch)"]
+              f"Δ final vs baseline ({unit})" if unit else "Δ final vs baseline", "p final (Welch)",
+              f"Δ best vs baseline ({unit})" if unit else "Δ best vs baseline", "p best (Welch)"]
     rows = []
     for _, row in summary.iterrows():
         rows.append([

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from lrn_ablate.errors import UserError
-from lrn_ablate.training.share import Share
+from lrn_ablate.training.share import Share, usable_cores
 
 
 def pick_device(name: str, share: Share) -> torch.device:
@@ -41,7 +41,7 @@ def machine_name(device: torch.device) -> str:
     cpuinfo = Path("/proc/cpuinfo")
     models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
               if line.startswith("model name")] if cpuinfo.exists() else []
-    return f"{models[0] if models else platform.processor() or 'CPU'}, {os.cpu_count()} cores"
+    return f"{models[0] if models else platform.processor() or 'CPU'}, {usable_cores()} cores"
 
 
 def describe_device(device: torch.device) -> str:
