@@ -38,7 +38,10 @@ def test_a_studys_group_means_are_those_of_its_committed_metrics(study):
         runs = [row for row in csv.DictReader(handle) if row["status"] == "completed"]
     finals: dict[str, list[float]] = {}
     for row in runs:
-        folder = next(p for p in (study / row["run"], study.parent / row["run"]) if p.is_dir())
+        # The report names a run relative to its PATHs' common folder: the study, results/, or (for a study
+        # that pools another study's runs) the repository.
+        folder = next(p for p in (study / row["run"], study.parent / row["run"], RESULTS.parent / row["run"])
+                      if p.is_dir())
         finals.setdefault(row["group"], []).append(float(metrics(folder)[-1]["test_acc"]))
     with open(study / "summary.csv") as handle:
         summary = {row["group"]: row for row in csv.DictReader(handle)}
