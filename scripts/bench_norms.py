@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 from bench_train import CONF, alternate, cifar10, project_trainer
-from machine import machine_name, machine_slug
+from machine import machine_name, write_report
 from omegaconf import OmegaConf
 from torch import nn
 
@@ -64,10 +64,7 @@ def main() -> None:
              "| norm | images/s | training seconds per epoch | epoch time / norm=none |", "|---|---:|---:|---:|"]
     lines += [f"| {name} | {rate:,.0f} | {len(data.train_labels) / rate:.2f} | {rates['none'] / rate:.2f}x |"
               for name, rate in rates.items()]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"cost_{machine_slug(device)}.md").write_text(text)
+    write_report(lines, args.out, "cost", device)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from machine import machine_name, machine_slug
+from machine import machine_name, write_report
 from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -252,10 +252,7 @@ def main() -> None:
         lines += [f"| mean | {statistics.mean(accuracies['ours']):.4f} | "
                   f"{statistics.mean(accuracies['reference']):.4f} | {statistics.mean(differences):+.2f} |"]
 
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"train_{machine_slug(device)}.md").write_text(text)
+    write_report(lines, args.out, "train", device)
 
 
 if __name__ == "__main__":
