@@ -55,13 +55,19 @@ def train_command(args: list[str]) -> int:
         return fail("train", f"{mode} runs nothing, so it cannot be combined with -m; drop -m to see what one job "
                              "would use.")
     if not HYDRA_INFO_FLAGS.intersection(args):
+        from lrn_ablate.launch.torchrun import check_torchrun_arguments, join_ranks, under_torchrun
+
         try:
+            if under_torchrun():
+                check_torchrun_arguments(args)
             if any(a.startswith("resume=") for a in args):
                 args = _resume_arguments(args)
             else:
                 from lrn_ablate.launch.precheck import check_overrides
 
                 check_overrides([a for a in args if not a.startswith("-")])
+            if under_torchrun():
+                args = join_ranks(args)
         except UserError as err:
             return fail("train", str(err))
     from lrn_ablate.launch.hydra_app import launch

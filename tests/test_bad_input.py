@@ -99,6 +99,14 @@ CASES = [
     (["train", "dataset=imagefolder", "dataset.root=<tmp>/mixed_sizes", "logger=none"], 1,
      TRAIN + "images differ in size (<tmp>/mixed_sizes/train/cat/a.png is 8x8, <tmp>/mixed_sizes/train/cat/b.png "
              "is 12x8); set dataset.image_size to resize them."),
+    (["train", "dataset=imagefolder", "dataset.root=<tmp>/corrupt", "dataset.workers=-1"], 2,
+     TRAIN + "dataset.workers must be an integer >= 0, got -1."),
+    (["train", "dataset=imagefolder", "dataset.root=<tmp>/corrupt", "dataset.in_memory=false", "logger=none"], 1,
+     TRAIN + "cannot read image <tmp>/corrupt/train/cat/broken.png (UnidentifiedImageError); "
+             "remove or replace the file."),
+    (["train", "dataset=imagefolder", "dataset.root=<tmp>/mixed_sizes", "dataset.in_memory=false", "logger=none"], 1,
+     TRAIN + "images differ in size (<tmp>/mixed_sizes/train/cat/a.png is 8x8, <tmp>/mixed_sizes/train/cat/b.png "
+             "is 12x8); set dataset.image_size to resize them."),
     (["train", "dataset=cifar10", "dataset.root=<tmp>/nothing_here", "dataset.download=false", "logger=none"], 1,
      TRAIN + "CIFAR-10 is not in <tmp>/nothing_here and dataset.download is false (Dataset not found or corrupted. "
              "You can use download=True to download it); download it there on a machine with network access, or "

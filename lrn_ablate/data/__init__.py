@@ -16,6 +16,7 @@ from lrn_ablate.settings import Bool, Choice, Default, Group, Int, Text, nullabl
 
 if TYPE_CHECKING:
     from lrn_ablate.data.images import ImageData
+    from lrn_ablate.data.stream import StreamedFolder
 
 DATASETS = Group("dataset")
 # Done on the device by the training and test batches (lrn_ablate.data.batches), not by the loaders:
@@ -68,12 +69,19 @@ def image_folder_rule(dataset: Mapping[str, Any], _: Any, prefix: str) -> ImageF
     return patches(ImageFacts(dataset["image_size"], dataset["channels"]), dataset, prefix)
 
 
+# in_memory=false streams the files with `workers` DataLoader workers (lrn_ablate.data.stream).
 @DATASETS.option("imagefolder", rule=image_folder_rule, root=nullable(Text()), image_size=nullable(Int()),
-                 channels=nullable(Choice((1, 3))), augment=AUGMENT, **PATCHES)
-def image_folder(root: str, image_size: int | None, channels: int | None) -> ImageData:
+                 channels=nullable(Choice((1, 3))), augment=AUGMENT, in_memory=Default(Bool(), True),
+                 workers=Default(Int(at_least=0), 2), **PATCHES)
+def image_folder(root: str, image_size: int | None, channels: int | None, in_memory: bool,
+                 workers: int) -> ImageData | StreamedFolder:
     from lrn_ablate.data.folder import load_image_folder
+    from lrn_ablate.data.stream import open_image_folder
 
-    return load_image_folder(Path(root).expanduser(), image_size, channels)
+    path = Path(root).expanduser().resolve()
+    if in_memory:
+        return load_image_folder(path, image_size, channels)
+    return open_image_folder(path, image_size, channels, workers)
 
 
 @DATASETS.option("digits", rule=lambda dataset, _, prefix: patches(ImageFacts(32, 1), dataset, prefix),
@@ -109,7 +117,8 @@ for _name, _size, _channels in (("cifar10", 32, 3), ("cifar100", 32, 3), ("mnist
     torchvision_set(_name, _size, _channels)
 
 
-def build_dataset(dataset: Mapping[str, Any]) -> ImageData:
-    """Decode the data set `dataset` (a `conf/dataset/*.yaml` node) into uint8 tensors."""
+def build_dataset(dataset: Mapping[str, Any]) -> ImageData | StreamedFolder:
+    """Decode the data set `dataset` (a `conf/dataset/*.yaml` node) into uint8 tensors, or with
+    dataset.in_memory=false open it for streaming."""
     DATASETS.check(dataset)
     return DATASETS.build(dataset)

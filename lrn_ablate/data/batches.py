@@ -7,11 +7,26 @@ step), so a run resumed at any step draws exactly the batches the uninterrupted 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 CROP_PADDING = 4
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How a run draws its batches: the trainer's sizes, the dataset's augmentation and patches."""
+
+    batch_size: int
+    eval_batch_size: int
+    augment: str
+    crop_size: int | None
+    test_views: int
+    seed: int
+    device: torch.device
+    channels_last: bool
 
 
 def _generator(device: torch.device, *keys: int) -> torch.Generator:
@@ -85,24 +100,28 @@ class TrainBatches:
                  batch_size: int, augment: str, seed: int, device: torch.device,
                  channels_last: bool = False, crop_size: int | None = None) -> None:
         self.images, self.labels = images.to(device), labels.to(device)
+        self.size = labels.shape[0]
         self.normalize = _Normalizer(mean, std, device, channels_last)
         self.batch_size, self.augment, self.seed, self.device = batch_size, augment, seed, device
         self.crop_size = crop_size
 
     def __len__(self) -> int:
-        return -(-self.images.shape[0] // self.batch_size)
+        return -(-self.size // self.batch_size)
 
     def order(self, epoch: int) -> torch.Tensor:
         """The sample order of `epoch` (1-based)."""
-        return torch.randperm(self.images.shape[0], generator=_generator(self.device, self.seed, epoch),
-                              device=self.device)
+        return torch.randperm(self.size, generator=_generator(self.device, self.seed, epoch), device=self.device)
+
+    def fetch(self, indices: list[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The uint8 images and the labels of each index batch, on the device."""
+        for index in indices:
+            yield self.images[index], self.labels[index]
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of `epoch` (1-based), from `start_step` on."""
         order = self.order(epoch)
-        for step in range(start_step, len(self)):
-            index = order[step * self.batch_size:(step + 1) * self.batch_size]
-            images = self.images[index]
+        indices = [order[step * self.batch_size:(step + 1) * self.batch_size] for step in range(start_step, len(self))]
+        for step, (images, labels) in enumerate(self.fetch(indices), start=start_step):
             if self.augment != "none" or self.crop_size is not None:
                 gen = _generator(self.device, self.seed, epoch, step + 1)
                 if self.augment != "none":
@@ -111,7 +130,7 @@ class TrainBatches:
                     images = _crop(images, gen)
                 if self.crop_size is not None:
                     images = _random_patch(images, self.crop_size, gen)
-            yield self.normalize(images), self.labels[index]
+            yield self.normalize(images), labels
 
 
 class EvalBatches:
@@ -122,15 +141,21 @@ class EvalBatches:
                  batch_size: int, device: torch.device, channels_last: bool = False, crop_size: int | None = None,
                  views: int = 1) -> None:
         self.images, self.labels = images.to(device), labels.to(device)
+        self.size = labels.shape[0]
         self.normalize = _Normalizer(mean, std, device, channels_last)
         self.batch_size, self.crop_size, self.views = batch_size, crop_size, views
 
     def __len__(self) -> int:
         """The number of batches, as for TrainBatches."""
-        return -(-self.images.shape[0] // self.batch_size)
+        return -(-self.size // self.batch_size)
+
+    def fetch(self, ranges: list[slice]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The uint8 images and the labels of each range of the split, on the device."""
+        for part in ranges:
+            yield self.images[part], self.labels[part]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for start in range(0, self.images.shape[0], self.batch_size):
-            end = start + self.batch_size
-            views = eval_views(self.images[start:end], self.crop_size, self.views)
-            yield torch.stack([self.normalize(view) for view in views]), self.labels[start:end]
+        ranges = [slice(start, start + self.batch_size) for start in range(0, self.size, self.batch_size)]
+        for images, labels in self.fetch(ranges):
+            views = eval_views(images, self.crop_size, self.views)
+            yield torch.stack([self.normalize(view) for view in views]), labels

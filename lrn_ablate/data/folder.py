@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,8 @@ def _test_dir(root: Path) -> Path:
     return root / "test" if (root / "test").is_dir() else root / "val"
 
 
-def _read(path: Path, image_size: int | None, gray: bool | None) -> np.ndarray:
+def read_image(path: Path, image_size: int | None, gray: bool | None) -> np.ndarray:
+    """The image at `path` as uint8 HWC: grayscale if `gray`, RGB if not, its own kind if None."""
     try:
         with Image.open(path) as img:
             mode = ("L" if img.mode in GRAYSCALE_MODES else "RGB") if gray is None else ("L" if gray else "RGB")
@@ -61,7 +63,7 @@ def _read(path: Path, image_size: int | None, gray: bool | None) -> np.ndarray:
 def _decode(paths: list[Path], image_size: int | None, gray: bool | None) -> torch.Tensor:
     # PIL releases the GIL while decoding, so threads use every core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        arrays = list(pool.map(lambda p: _read(p, image_size, gray), paths, chunksize=256))
+        arrays = list(pool.map(lambda p: read_image(p, image_size, gray), paths, chunksize=256))
     shapes = {a.shape[:2] for a in arrays}
     if len(shapes) > 1:
         odd, shape = next((p, a.shape[:2]) for p, a in zip(paths, arrays, strict=True)
@@ -81,9 +83,24 @@ def _fingerprint(paths: list[Path], image_size: int | None, channels: int | None
     return digest.hexdigest()[:16]
 
 
-def load_image_folder(root: Path, image_size: int | None = None, channels: int | None = None) -> ImageData:
-    """Decode root/train and root/test (or val) once; later calls read the cached tensors."""
-    root = root.resolve()  # one cache entry per tree, however the path was written
+@dataclass(frozen=True)
+class FolderListing:
+    """The image files of an ImageFolder tree and their labels (the index of their class in `classes`)."""
+
+    classes: tuple[str, ...]
+    train_paths: list[Path]
+    train_labels: list[int]
+    test_name: str  # test or val
+    test_paths: list[Path]
+    test_labels: list[int]
+
+    def fingerprint(self, image_size: int | None, channels: int | None) -> str:
+        """Changes when a file, the size or the channels change."""
+        return _fingerprint(self.train_paths + self.test_paths, image_size, channels)
+
+
+def list_image_folder(root: Path) -> FolderListing:
+    """The files of root/train and root/test (or val), checked to be an image classification tree."""
     check_image_tree(root)
     train_dir = root / "train"
     classes = _class_dirs(train_dir)
@@ -96,15 +113,32 @@ def load_image_folder(root: Path, image_size: int | None = None, channels: int |
     for split, paths in (("train", train_paths), (test_dir.name, test_paths)):
         if not paths:
             raise UserError(f"dataset.root={str(root)!r} has no images in {split}/.")
+    return FolderListing(tuple(classes), train_paths, train_labels, test_dir.name, test_paths, test_labels)
+
+
+def is_colour(path: Path) -> bool:
+    """Whether the image at `path` is in colour, from its header alone."""
+    try:
+        with Image.open(path) as img:
+            return img.mode not in GRAYSCALE_MODES
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise UserError(f"cannot read image {path} ({type(err).__name__}); remove or replace the file.") from err
+
+
+def load_image_folder(root: Path, image_size: int | None = None, channels: int | None = None) -> ImageData:
+    """Decode root/train and root/test (or val) once; later calls read the cached tensors."""
+    root = root.resolve()  # one cache entry per tree, however the path was written
+    listing = list_image_folder(root)
     gray = None if channels is None else channels == 1
 
     def decode() -> dict[str, torch.Tensor]:
-        train, test = _decode(train_paths, image_size, gray), _decode(test_paths, image_size, gray)
+        train = _decode(listing.train_paths, image_size, gray)
+        test = _decode(listing.test_paths, image_size, gray)
         if train.shape[1:] != test.shape[1:]:
-            raise UserError(f"train images are {tuple(train.shape[1:])} but {test_dir.name} images are "
+            raise UserError(f"train images are {tuple(train.shape[1:])} but {listing.test_name} images are "
                             f"{tuple(test.shape[1:])}; set dataset.image_size and dataset.channels.")
         return {"train": train, "test": test}
 
-    tensors = cached("folder-" + _fingerprint(train_paths + test_paths, image_size, channels), decode)
-    return ImageData(tensors["train"], torch.tensor(train_labels), tensors["test"], torch.tensor(test_labels),
-                     tuple(classes))
+    tensors = cached("folder-" + listing.fingerprint(image_size, channels), decode)
+    return ImageData(tensors["train"], torch.tensor(listing.train_labels), tensors["test"],
+                     torch.tensor(listing.test_labels), listing.classes)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+from lrn_ablate.data.batches import BatchPlan, EvalBatches, TrainBatches
 
 
 @dataclass(frozen=True)
@@ -33,3 +36,12 @@ class ImageData:
         """Per-channel mean and std of the training split, in [0, 1] units (float64 sums for accuracy)."""
         pixels = self.train_images.transpose(0, 1).reshape(self.channels, -1).double() / 255.0
         return pixels.mean(dim=1).float(), pixels.std(dim=1).float()
+
+    def batches(self, plan: BatchPlan, shard: Callable[[torch.Tensor], torch.Tensor]) -> tuple[TrainBatches,
+                                                                                                EvalBatches]:
+        """The training batches, and this rank's `shard` of the test set in evaluation batches."""
+        mean, std = self.channel_stats()
+        return (TrainBatches(self.train_images, self.train_labels, mean, std, plan.batch_size, plan.augment,
+                             plan.seed, plan.device, plan.channels_last, plan.crop_size),
+                EvalBatches(shard(self.test_images), shard(self.test_labels), mean, std, plan.eval_batch_size,
+                            plan.device, plan.channels_last, plan.crop_size, plan.test_views))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -14,8 +15,11 @@ from lrn_ablate.errors import UserError
 from lrn_ablate.launch.checks import check_config
 from lrn_ablate.launch.sweep import print_tally
 from lrn_ablate.rundir import RunDir, changed_settings
-from lrn_ablate.training.share import share_from_launcher
+from lrn_ablate.training.share import Share, share_from_launcher
 from lrn_ablate.training.trainer import TRAINER
+
+if TYPE_CHECKING:
+    from lrn_ablate.training.distributed import Ranks
 
 
 class OtherRun(UserError):
@@ -79,21 +83,31 @@ def run_job(cfg: DictConfig) -> int | float | None:
 
 
 def _run(cfg: DictConfig, run_dir: RunDir, hydra: DictConfig) -> int:
-    """Train into run_dir under its lock; returns the run's exit code (see `exit_code`)."""
+    """Train into run_dir under its lock; returns the run's exit code (see `exit_code`). Under torchrun
+    the other ranks follow rank 0: they train only if it does, and write nothing."""
+    from lrn_ablate.training.distributed import Ranks
     from lrn_ablate.training.loop import train
 
     multirun = hydra.mode == RunMode.MULTIRUN
     group = f"{cfg.experiment_name}-{Path(hydra.sweep.dir).name}" if multirun else cfg.experiment_name
+    ranks = Ranks.from_env()
+    launcher = OmegaConf.to_container(hydra.launcher, resolve=True)
+    share = ranks.share() if ranks.distributed else share_from_launcher(launcher, hydra.job.num if multirun else 0)
+    if not ranks.main:
+        return _follow(cfg, run_dir, group, share, ranks)
     try:
         run_dir.lock()
     except UserError as err:
+        ranks.from_main(False)
         print(f"lrn-ablate train: error: {err}", file=sys.stderr, flush=True)
         return 1
+    go: bool | None = None
     try:
-        if not _start(cfg, run_dir):
+        go = _start(cfg, run_dir)
+        ranks.from_main(go)  # the other ranks train only if rank 0 does
+        if not go:
             return 0
-        launcher = OmegaConf.to_container(hydra.launcher, resolve=True)
-        summary = train(cfg, run_dir, group, share_from_launcher(launcher, hydra.job.num if multirun else 0))
+        summary = train(cfg, run_dir, group, share, ranks)
         _print_outcome(run_dir, summary)
         if summary["status"] == "interrupted" and multirun:
             # Ctrl-C or SIGTERM stops the whole sweep, not only this job (Hydra then skips its end callbacks).
@@ -111,8 +125,22 @@ def _run(cfg: DictConfig, run_dir: RunDir, hydra: DictConfig) -> int:
         print(f"lrn-ablate train: run failed with {message} (traceback in {run_dir.path / 'error.log'})",
               file=sys.stderr, flush=True)
     finally:
+        if go is None:
+            ranks.from_main(False)  # _start failed: release the ranks waiting for its answer
         run_dir.unlock()
     return 1
+
+
+def _follow(cfg: DictConfig, run_dir: RunDir, group: str, share: Share, ranks: Ranks) -> int:
+    """A rank other than 0: train beside rank 0 if it trains; it alone writes, records and reports."""
+    from lrn_ablate.training.loop import train
+
+    if not ranks.from_main(None):
+        return 0
+    try:
+        return exit_code(train(cfg, run_dir, group, share, ranks))
+    except UserError:  # every rank meets the same bad setting; rank 0 has said it
+        return 1
 
 
 def _print_outcome(run_dir: RunDir, summary: dict) -> None:

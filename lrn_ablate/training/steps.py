@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-Step = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+# (images, labels, loss weight) -> (mean loss, number correct); the weight scales the gradient only.
+Step = Callable[[torch.Tensor, torch.Tensor, float], tuple[torch.Tensor, torch.Tensor]]
 
 
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
@@ -21,12 +22,12 @@ def make_train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, sc
                     device: torch.device, precision: str) -> Step:
     """A step returning (loss, number correct) as tensors, so the device never waits on the host."""
 
-    def step(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(images: torch.Tensor, labels: torch.Tensor, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast(device, precision):
             logits = model(images)
             loss = F.cross_entropy(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        scaler.scale(loss * weight).backward()
         scaler.step(optimizer)
         scaler.update()
         return loss.detach(), (logits.argmax(dim=1) == labels).sum()
@@ -34,10 +35,16 @@ def make_train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, sc
     return step
 
 
+def _alone(sums: torch.Tensor) -> torch.Tensor:
+    return sums
+
+
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-             device: torch.device, precision: str) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) over every image the batches hold.
+             device: torch.device, precision: str,
+             total: Callable[[torch.Tensor], torch.Tensor] = _alone) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) over every image the batches hold, and with `total` (which sums over
+    the ranks of a torchrun run) over every rank's batches.
 
     Each batch is (views, N, C, H, W). With one view the loss is the cross-entropy of the logits; with
     several (cuda-convnet's multiview test) the softmax outputs are averaged over the views first."""
@@ -57,4 +64,6 @@ def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch
         correct += (scores.argmax(dim=1) == labels).sum()
         seen += labels.shape[0]
     model.train()
-    return loss_sum.item() / seen, correct.item() / seen
+    loss_sum, correct, seen = total(torch.stack([loss_sum, correct.double(), torch.tensor(float(seen),
+                                                 dtype=torch.float64, device=device)])).tolist()
+    return loss_sum / seen, correct / seen

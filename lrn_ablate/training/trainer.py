@@ -27,4 +27,7 @@ TRAINER.declare(
     progress=Bool(), precision=Choice(("fp32", "bf16", "fp16")), channels_last=Bool(), compile=Bool(),
     # Runs made before the setting existed have no objective key; they stay valid (and resumable).
     objective=Default(Choice(OBJECTIVES), OBJECTIVES[0]),
+    # Under torchrun on GPUs: SyncBatchNorm, statistics over the whole batch. Left out of
+    # conf/trainer/default.yaml so that runs made before it stay comparable: +trainer.sync_bn=true.
+    sync_bn=Default(Bool(), False),
 )

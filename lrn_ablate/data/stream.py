@@ -1,0 +1,189 @@
+"""An ImageFolder tree streamed from disk (dataset.in_memory=false), for data sets larger than memory.
+
+DataLoader workers decode and resize each batch's images while the model trains on the batch before.
+What follows decoding (the order of an epoch, flips, crops, cuda-convnet's patches, normalization, the test
+views) is the in-memory path's own code in lrn_ablate.data.batches, run on the device, so a streamed run
+draws the batches an in-memory run draws and resumes at any step the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lrn_ablate.data.batches import BatchPlan, EvalBatches, TrainBatches
+from lrn_ablate.data.cache import cached
+from lrn_ablate.data.folder import is_colour, list_image_folder, read_image
+from lrn_ablate.errors import UserError
+
+# The per-channel statistics come from this many training images, evenly spaced (all of a smaller set,
+# which makes them the in-memory path's statistics).
+STATS_SAMPLE = 10_000
+STATS_VERSION = 1  # of the cached statistics
+
+
+class FolderFiles(Dataset):
+    """Image files of one split, each decoded on demand into a uint8 CHW tensor of the agreed shape; a file
+    that cannot be used gives the sentence that says why in place of its image."""
+
+    def __init__(self, paths: list[Path], labels: torch.Tensor, image_size: int | None, gray: bool) -> None:
+        self.paths, self.labels, self.image_size, self.gray = paths, labels, image_size, gray
+        # (height, width) every image must have, and the first image that had it (see `agree_on_shape`)
+        self.shape: tuple[int, int] = (0, 0)
+        self.shaped_like = Path()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def subset(self, indices: torch.Tensor) -> FolderFiles:
+        part = FolderFiles([self.paths[i] for i in indices.tolist()], self.labels[indices], self.image_size,
+                           self.gray)
+        part.shape, part.shaped_like = self.shape, self.shaped_like
+        return part
+
+    def agree_on_shape(self) -> None:
+        """Every image must be as large as the first training image, as in memory, where they are stacked."""
+        self.shaped_like = self.paths[0]
+        self.shape = read_image(self.shaped_like, self.image_size, self.gray).shape[:2]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | str, int]:
+        label = int(self.labels[index])
+        try:
+            array = read_image(self.paths[index], self.image_size, self.gray)
+        except UserError as err:
+            return str(err), label
+        if array.shape[:2] != self.shape:
+            return (f"images differ in size ({self.shaped_like} is {self.shape[1]}x{self.shape[0]}, "
+                    f"{self.paths[index]} is {array.shape[1]}x{array.shape[0]}); set dataset.image_size to resize "
+                    "them."), label
+        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))), label  # a copy PIL does not own
+
+
+def _collate(samples: list[tuple[torch.Tensor | str, int]]) -> tuple[torch.Tensor, torch.Tensor] | str:
+    for image, _ in samples:
+        if isinstance(image, str):
+            return image  # raised in the main process: a worker's exception would arrive as a traceback
+    return torch.stack([image for image, _ in samples]), torch.tensor([label for _, label in samples])
+
+
+def stream(files: FolderFiles, batches: list[list[int]], workers: int,
+           device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The uint8 images and labels of each batch of indices, decoded `workers` batches ahead, on `device`."""
+    if not batches:
+        return
+    # Its own generator: a DataLoader seeds its workers from the global one otherwise, which would change
+    # the weights' initialization and dropout from what the in-memory path draws.
+    loader = DataLoader(files, batch_sampler=batches, num_workers=workers, collate_fn=_collate,
+                        pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
+                        generator=torch.Generator().manual_seed(0))
+    for batch in loader:
+        if isinstance(batch, str):
+            raise UserError(batch)
+        images, labels = batch
+        yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+
+
+class StreamTrainBatches(TrainBatches):
+    """TrainBatches whose images are decoded from files as the batches are drawn."""
+
+    def __init__(self, files: FolderFiles, mean: torch.Tensor, std: torch.Tensor, plan: BatchPlan,
+                 workers: int) -> None:
+        # No images in memory: fetch() below decodes them.
+        super().__init__(torch.empty(0, dtype=torch.uint8), files.labels, mean, std, plan.batch_size,
+                         plan.augment, plan.seed, plan.device, plan.channels_last, plan.crop_size)
+        self.files, self.workers = files, workers
+
+    def fetch(self, indices: list[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return stream(self.files, [index.tolist() for index in indices], self.workers, self.device)
+
+
+class StreamEvalBatches(EvalBatches):
+    """EvalBatches whose images are decoded from files in order."""
+
+    def __init__(self, files: FolderFiles, mean: torch.Tensor, std: torch.Tensor, plan: BatchPlan,
+                 workers: int) -> None:
+        super().__init__(torch.empty(0, dtype=torch.uint8), files.labels, mean, std, plan.eval_batch_size,
+                         plan.device, plan.channels_last, plan.crop_size, plan.test_views)
+        self.files, self.workers, self.device = files, workers, plan.device
+
+    def fetch(self, ranges: list[slice]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return stream(self.files, [list(range(self.size))[part] for part in ranges], self.workers, self.device)
+
+
+@dataclass
+class StreamedFolder:
+    """An ImageFolder tree read from disk batch by batch; its shape and statistics come from a sample."""
+
+    train: FolderFiles
+    test: FolderFiles
+    classes: tuple[str, ...]
+    channels: int
+    image_size: int
+    workers: int
+    stats: tuple[torch.Tensor, torch.Tensor]
+
+    @property
+    def train_labels(self) -> torch.Tensor:
+        return self.train.labels
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def channel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.stats
+
+    def batches(self, plan: BatchPlan, shard: Callable[[torch.Tensor], torch.Tensor]) -> tuple[TrainBatches,
+                                                                                                EvalBatches]:
+        """The training batches, and this rank's `shard` of the test set in evaluation batches."""
+        mean, std = self.stats
+        test = self.test.subset(shard(torch.arange(len(self.test))))
+        return (StreamTrainBatches(self.train, mean, std, plan, self.workers),
+                StreamEvalBatches(test, mean, std, plan, self.workers))
+
+
+def _sample_stats(files: FolderFiles, channels: int, workers: int) -> dict[str, torch.Tensor]:
+    """Per-channel mean and (unbiased) std in [0, 1] units of the sampled images, from float64 sums."""
+    picks = _sample(len(files))
+    sums, squares, pixels = torch.zeros(channels, dtype=torch.float64), torch.zeros(channels, dtype=torch.float64), 0
+    for images, _ in stream(files, [picks[i:i + 256] for i in range(0, len(picks), 256)], workers,
+                            torch.device("cpu")):
+        values = images.transpose(0, 1).reshape(channels, -1).double() / 255.0
+        sums += values.sum(1)
+        squares += (values**2).sum(1)
+        pixels += values.shape[1]
+    mean = sums / pixels
+    std = ((squares - pixels * mean**2) / (pixels - 1)).clamp(min=0).sqrt()
+    return {"mean": mean.float(), "std": std.float()}
+
+
+def _sample(count: int) -> list[int]:
+    """Up to STATS_SAMPLE indices of `count` images, evenly spaced."""
+    return np.unique(np.linspace(0, count - 1, min(count, STATS_SAMPLE)).round().astype(int)).tolist()
+
+
+def _channels_of(files: FolderFiles) -> int:
+    """3 if any sampled image is in colour (as the in-memory path decides over all of them), else 1."""
+    return 3 if any(is_colour(files.paths[index]) for index in _sample(len(files))) else 1
+
+
+def open_image_folder(root: Path, image_size: int | None, channels: int | None, workers: int) -> StreamedFolder:
+    """List root/train and root/test (or val) and measure a sample of the training images; decode nothing
+    else until the batches are drawn."""
+    listing = list_image_folder(root)
+    train = FolderFiles(listing.train_paths, torch.tensor(listing.train_labels), image_size, False)
+    if channels is None:
+        channels = _channels_of(train)
+    train.gray = channels == 1
+    train.agree_on_shape()
+    key = f"stream{STATS_VERSION}-{listing.fingerprint(image_size, channels)}"
+    stats = cached(key, lambda: _sample_stats(train, channels, workers))
+    test = FolderFiles(listing.test_paths, torch.tensor(listing.test_labels), image_size, channels == 1)
+    test.shape, test.shaped_like = train.shape, train.shaped_like
+    return StreamedFolder(train, test, listing.classes, channels, train.shape[0], workers,
+                          (stats["mean"], stats["std"]))

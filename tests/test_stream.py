@@ -1,0 +1,88 @@
+"""dataset.in_memory=false: an ImageFolder tree streamed from disk by DataLoader workers gives the batches, the
+statistics and the training run of the tree decoded into memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import read_metrics, read_summary, run_cli
+from PIL import Image
+
+from lrn_ablate.data import stream
+from lrn_ablate.data.batches import BatchPlan
+from lrn_ablate.data.folder import load_image_folder
+from lrn_ablate.data.stream import open_image_folder
+
+PLAN = BatchPlan(batch_size=8, eval_batch_size=6, augment="flip", crop_size=8, test_views=10, seed=3,
+                 device=torch.device("cpu"), channels_last=False)
+
+
+def random_tree(root: Path, train: int = 37, test: int = 11, side: int = 12) -> list[Path]:
+    """Random RGB images in two classes; returns the training files in the order ImageFolder lists them."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train), ("test", test)):
+        for i in range(count):
+            folder = root / split / ("a" if i % 3 else "b")
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    return sorted((root / "train").glob("*/*.png"))
+
+
+def test_streamed_batches_are_the_in_memory_batches_also_from_a_later_step(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    random_tree(tmp_path / "tree")
+    in_memory = load_image_folder(tmp_path / "tree").batches(PLAN, lambda tensor: tensor)
+    streamed = open_image_folder(tmp_path / "tree", None, None, workers=2).batches(PLAN, lambda tensor: tensor)
+    for epoch, start in ((1, 0), (2, 3)):  # from step 3: where a run resumed mid-epoch continues
+        pairs = list(zip(in_memory[0].epoch(epoch, start), streamed[0].epoch(epoch, start), strict=True))
+        assert len(pairs) == 5 - start  # 37 images in batches of 8
+        for (images, labels), (streamed_images, streamed_labels) in pairs:
+            assert torch.equal(images, streamed_images) and torch.equal(labels, streamed_labels)
+    evaluated = list(zip(in_memory[1], streamed[1], strict=True))
+    assert len(evaluated) == 2
+    for (views, labels), (streamed_views, streamed_labels) in evaluated:
+        assert views.shape[0] == 10
+        assert torch.equal(views, streamed_views) and torch.equal(labels, streamed_labels)
+
+
+def test_streamed_statistics_are_those_of_the_evenly_spaced_sample(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(stream, "STATS_SAMPLE", 5)
+    files = random_tree(tmp_path / "tree")
+    # 37 files, 5 evenly spaced: the first, the last and every ninth between.
+    pixels = np.stack([np.asarray(Image.open(files[i])) for i in (0, 9, 18, 27, 36)]).reshape(-1, 3) / 255.0
+    mean, std = open_image_folder(tmp_path / "tree", None, None, workers=0).channel_stats()
+    np.testing.assert_allclose(mean.numpy(), pixels.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(std.numpy(), pixels.std(axis=0, ddof=1), rtol=1e-6)
+
+
+def digits_tree(root: Path) -> None:
+    """scikit-learn's handwritten digits (8x8, 17 grey levels) as PNG files, 300 to train on and 100 to test."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for i, (image, label) in enumerate(zip(digits.images[:400], digits.target[:400], strict=True)):
+        folder = root / ("train" if i < 300 else "test") / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image * 15).astype(np.uint8)).save(folder / f"{i}.png")
+
+
+def test_a_streamed_run_trains_as_the_in_memory_run(workdir: Path) -> None:
+    digits_tree(workdir / "digits")
+    run = ["train", "dataset=imagefolder", f"dataset.root={workdir / 'digits'}", "dataset.image_size=32",
+           "dataset.augment=flip_crop", "norm=lrn", "trainer.epochs=2", "trainer.batch_size=32", "trainer.threads=1",
+           "trainer.deterministic=true", "logger=none"]
+    for name, in_memory in (("memory", "true"), ("streamed", "false")):
+        result = run_cli([*run, f"dataset.in_memory={in_memory}", f"hydra.run.dir={name}"], workdir)
+        assert result.returncode == 0, result.stderr
+        assert read_summary(workdir / name)["status"] == "completed"
+    memory, streamed = read_metrics(workdir / "memory"), read_metrics(workdir / "streamed")
+    assert len(memory) == len(streamed) == 2
+    for row, streamed_row in zip(memory, streamed, strict=True):
+        for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+            assert float(streamed_row[key]) == pytest.approx(float(row[key]), rel=1e-6), key
