@@ -47,4 +47,3 @@ def test_interval_sweeps_are_checked_at_both_ends() -> None:
         check_overrides([*search, "norm.beta=interval(-0.5, 1.0)"])
     with pytest.raises(UserError, match=r"norm.k must be a finite number, got inf"):
         check_overrides([*search, "norm.k=interval(0, 1e400)"])
-
