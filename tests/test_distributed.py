@@ -35,6 +35,29 @@ def test_ranks_split_a_batch_into_contiguous_shares_that_differ_by_at_most_one()
     assert Ranks().shard(batch) is batch
 
 
+@pytest.mark.parametrize(("augment", "crop_size"), [("flip_crop", None), ("flip", 6)])
+def test_each_rank_fetches_and_augments_its_share_of_the_single_process_batch(augment: str,
+                                                                              crop_size: int | None) -> None:
+    import torch
+
+    from lrn_ablate.data.batches import TrainBatches
+
+    images = torch.randint(0, 256, (23, 3, 10, 10), dtype=torch.uint8)
+    labels = torch.arange(23)
+
+    def batches(ranks: Ranks) -> TrainBatches:
+        return TrainBatches(images, labels, torch.zeros(3), torch.ones(3), 8, augment, 7, torch.device("cpu"),
+                            crop_size=crop_size, shard=ranks.shard)
+
+    single = list(batches(Ranks()).epoch(2, start_step=1))
+    shares = [list(batches(Ranks(rank, 2)).epoch(2, start_step=1)) for rank in range(2)]
+    assert len(single) == 2  # steps 2 and 3 of 8, 8, 7 images
+    for step, (whole, whole_labels) in enumerate(single):
+        assert torch.equal(torch.cat([shares[rank][step][0] for rank in range(2)]), whole)
+        assert torch.equal(torch.cat([shares[rank][step][1] for rank in range(2)]), whole_labels)
+    assert [len(labels) for _, labels in shares[1]] == [4, 3]
+
+
 def assert_same_epochs(ddp: Path, single: Path) -> None:
     """Every epoch's losses agree to float tolerance, accuracies to one image of the 360 test digits."""
     rows, reference = read_metrics(ddp), read_metrics(single)

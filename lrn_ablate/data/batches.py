@@ -6,7 +6,7 @@ step), so a run resumed at any step draws exactly the batches the uninterrupted 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +29,10 @@ class BatchPlan:
     channels_last: bool
 
 
+def _whole(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
+
+
 def _generator(device: torch.device, *keys: int) -> torch.Generator:
     seed = 0
     for key in keys:
@@ -49,11 +53,6 @@ class _Normalizer:
         return out.contiguous(memory_format=self.memory_format)
 
 
-def _flip(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    flip = torch.rand(images.shape[0], generator=gen, device=images.device) < 0.5
-    return torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
-
-
 def _gather(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """The height x width window at (top[i], left[i]) of each image i, gathered with one index."""
     n, c = images.shape[:2]
@@ -64,20 +63,43 @@ def _gather(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height:
     return images[batch, channel, rows, cols]
 
 
-def _crop(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random crop of the zero-padded batch back to its size, one offset per image."""
-    n, _, h, w = images.shape
-    padded = F.pad(images, (CROP_PADDING,) * 4)
-    offsets = torch.randint(0, 2 * CROP_PADDING + 1, (2, n), generator=gen, device=images.device)
-    return _gather(padded, offsets[0], offsets[1], h, w)
+@dataclass(frozen=True)
+class Draws:
+    """The random choices of one batch, one row per image: drawn for the whole batch, so that a rank that
+    augments only its share of it (`part`) makes the same choices as a single process."""
 
+    flip: torch.Tensor | None = None  # (n,) bool: mirror the image
+    shift: torch.Tensor | None = None  # (n, 2) top and left of the flip_crop window in the padded image
+    patch: torch.Tensor | None = None  # (n, 2) top and left of cuda-convnet's crop_size patch
 
-def _random_patch(images: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
-    """cuda-convnet's training patches: a random size x size window of each (unpadded) image."""
-    n, _, h, w = images.shape
-    top = torch.randint(0, h - size + 1, (n,), generator=gen, device=images.device)
-    left = torch.randint(0, w - size + 1, (n,), generator=gen, device=images.device)
-    return _gather(images, top, left, size, size)
+    @classmethod
+    def draw(cls, n: int, augment: str, crop_size: int | None, image_shape: tuple[int, int],
+             gen: torch.Generator) -> Draws:
+        device, (h, w) = gen.device, image_shape
+        flip = torch.rand(n, generator=gen, device=device) < 0.5 if augment != "none" else None
+        shift = (torch.randint(0, 2 * CROP_PADDING + 1, (2, n), generator=gen, device=device).T
+                 if augment == "flip_crop" else None)
+        patch = None
+        if crop_size is not None:
+            top = torch.randint(0, h - crop_size + 1, (n,), generator=gen, device=device)
+            left = torch.randint(0, w - crop_size + 1, (n,), generator=gen, device=device)
+            patch = torch.stack([top, left], dim=1)
+        return cls(flip, shift, patch)
+
+    def part(self, shard: Callable[[torch.Tensor], torch.Tensor]) -> Draws:
+        """The rows of this rank's `shard` of the batch."""
+        return Draws(*(None if rows is None else shard(rows) for rows in (self.flip, self.shift, self.patch)))
+
+    def apply(self, images: torch.Tensor, crop_size: int | None) -> torch.Tensor:
+        """Mirror; crop the zero-padded image back to its size (flip_crop); cut the crop_size patch."""
+        h, w = images.shape[2:]
+        if self.flip is not None:
+            images = torch.where(self.flip.view(-1, 1, 1, 1), images.flip(3), images)
+        if self.shift is not None:
+            images = _gather(F.pad(images, (CROP_PADDING,) * 4), self.shift[:, 0], self.shift[:, 1], h, w)
+        if self.patch is not None and crop_size is not None:
+            images = _gather(images, self.patch[:, 0], self.patch[:, 1], crop_size, crop_size)
+        return images
 
 
 def eval_views(images: torch.Tensor, size: int | None, views: int) -> torch.Tensor:
@@ -94,19 +116,25 @@ def eval_views(images: torch.Tensor, size: int | None, views: int) -> torch.Tens
 
 
 class TrainBatches:
-    """Shuffled, augmented, normalized training batches from uint8 tensors on `device`."""
+    """Shuffled, augmented, normalized training batches from uint8 tensors on `device`; under torchrun
+    each rank fetches and augments only its `shard` of every batch."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
                  batch_size: int, augment: str, seed: int, device: torch.device,
-                 channels_last: bool = False, crop_size: int | None = None) -> None:
+                 channels_last: bool = False, crop_size: int | None = None,
+                 shard: Callable[[torch.Tensor], torch.Tensor] = _whole) -> None:
         self.images, self.labels = images.to(device), labels.to(device)
-        self.size = labels.shape[0]
+        self.size, self.image_shape = labels.shape[0], tuple(images.shape[2:])
         self.normalize = _Normalizer(mean, std, device, channels_last)
         self.batch_size, self.augment, self.seed, self.device = batch_size, augment, seed, device
-        self.crop_size = crop_size
+        self.crop_size, self.shard = crop_size, shard
 
     def __len__(self) -> int:
         return -(-self.size // self.batch_size)
+
+    def batch_length(self, step: int) -> int:
+        """The number of images of step `step` (1-based) over all ranks: batch_size, but for the last."""
+        return min(self.batch_size, self.size - (step - 1) * self.batch_size)
 
     def order(self, epoch: int) -> torch.Tensor:
         """The sample order of `epoch` (1-based)."""
@@ -118,18 +146,16 @@ class TrainBatches:
             yield self.images[index], self.labels[index]
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The batches of `epoch` (1-based), from `start_step` on."""
+        """This rank's part of the batches of `epoch` (1-based), from `start_step` on."""
         order = self.order(epoch)
         indices = [order[step * self.batch_size:(step + 1) * self.batch_size] for step in range(start_step, len(self))]
-        for step, (images, labels) in enumerate(self.fetch(indices), start=start_step):
+        for step, (images, labels) in enumerate(self.fetch([self.shard(index) for index in indices]),
+                                                start=start_step):
             if self.augment != "none" or self.crop_size is not None:
                 gen = _generator(self.device, self.seed, epoch, step + 1)
-                if self.augment != "none":
-                    images = _flip(images, gen)
-                if self.augment == "flip_crop":
-                    images = _crop(images, gen)
-                if self.crop_size is not None:
-                    images = _random_patch(images, self.crop_size, gen)
+                draws = Draws.draw(len(indices[step - start_step]), self.augment, self.crop_size, self.image_shape,
+                                   gen)
+                images = draws.part(self.shard).apply(images, self.crop_size)
             yield self.normalize(images), labels
 
 

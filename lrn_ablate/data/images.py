@@ -39,9 +39,9 @@ class ImageData:
 
     def batches(self, plan: BatchPlan, shard: Callable[[torch.Tensor], torch.Tensor]) -> tuple[TrainBatches,
                                                                                                 EvalBatches]:
-        """The training batches, and this rank's `shard` of the test set in evaluation batches."""
+        """This rank's `shard` of every training batch, and of the test set in evaluation batches."""
         mean, std = self.channel_stats()
         return (TrainBatches(self.train_images, self.train_labels, mean, std, plan.batch_size, plan.augment,
-                             plan.seed, plan.device, plan.channels_last, plan.crop_size),
+                             plan.seed, plan.device, plan.channels_last, plan.crop_size, shard),
                 EvalBatches(shard(self.test_images), shard(self.test_labels), mean, std, plan.eval_batch_size,
                             plan.device, plan.channels_last, plan.crop_size, plan.test_views))

@@ -92,11 +92,11 @@ class StreamTrainBatches(TrainBatches):
     """TrainBatches whose images are decoded from files as the batches are drawn."""
 
     def __init__(self, files: FolderFiles, mean: torch.Tensor, std: torch.Tensor, plan: BatchPlan,
-                 workers: int) -> None:
-        # No images in memory: fetch() below decodes them.
+                 workers: int, shard: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        # No images in memory: fetch() below decodes them (under torchrun, only this rank's share).
         super().__init__(torch.empty(0, dtype=torch.uint8), files.labels, mean, std, plan.batch_size,
-                         plan.augment, plan.seed, plan.device, plan.channels_last, plan.crop_size)
-        self.files, self.workers = files, workers
+                         plan.augment, plan.seed, plan.device, plan.channels_last, plan.crop_size, shard)
+        self.files, self.workers, self.image_shape = files, workers, files.shape
 
     def fetch(self, indices: list[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return stream(self.files, [index.tolist() for index in indices], self.workers, self.device)
@@ -140,10 +140,10 @@ class StreamedFolder:
 
     def batches(self, plan: BatchPlan, shard: Callable[[torch.Tensor], torch.Tensor]) -> tuple[TrainBatches,
                                                                                                 EvalBatches]:
-        """The training batches, and this rank's `shard` of the test set in evaluation batches."""
+        """This rank's `shard` of every training batch, and of the test set in evaluation batches."""
         mean, std = self.stats
         test = self.test.subset(shard(torch.arange(len(self.test))))
-        return (StreamTrainBatches(self.train, mean, std, plan, self.workers),
+        return (StreamTrainBatches(self.train, mean, std, plan, self.workers, shard),
                 StreamEvalBatches(test, mean, std, plan, self.workers))
 
 

@@ -2,10 +2,10 @@
 the loop needs.
 
 `torchrun --nproc_per_node=N --no-python lrn-ablate train ...` starts N copies of the command with RANK,
-WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE set. Every rank draws the same global batch (the batches' random
-choices are seeded by (seed, epoch, step), not by the rank), keeps its contiguous share of it, and DDP sums
-the gradients, each rank's loss weighted by its share, so a step is the single-process step of the global
-batch. Evaluation is sharded the same way and its sums reduced. Rank 0 alone writes the run directory and
+WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE set. Every rank draws the same order and random choices for
+the global batch (seeded by (seed, epoch, step), not by the rank), fetches and augments only its contiguous
+share of it, and DDP sums the gradients, each rank's loss weighted by its share, so a step is the
+single-process step of the global batch. Evaluation is sharded the same way and its sums reduced. Rank 0 alone writes the run directory and
 the W&B run; the others only read its checkpoint when a run continues.
 """
 

@@ -48,7 +48,7 @@ class EpochResult:
 def train_epoch(step: Step, batches: TrainBatches, epoch: int, start: Position, stop: StopRequest,
                 show_progress: bool, ranks: Ranks) -> EpochResult:
     """Run `epoch` from `start.step`; stop early after the step during which a signal arrived. Under
-    torchrun each rank trains on its share of every batch."""
+    torchrun each rank trains on its share of every batch, which `batches` gives it."""
     device, steps = batches.device, len(batches)
     losses = start.partial.get("losses", torch.zeros(steps, dtype=torch.float64)).to(device)
     correct = start.partial.get("correct", torch.zeros(steps, dtype=torch.int64)).to(device)
@@ -58,11 +58,11 @@ def train_epoch(step: Step, batches: TrainBatches, epoch: int, start: Position, 
     bar = tqdm(total=steps, initial=start.step, desc=f"epoch {epoch}", leave=False, disable=not show_progress)
     done = start.step
     signal = 0
-    for done, (batch, batch_labels) in enumerate(batches.epoch(epoch, start.step), start=start.step + 1):
-        images, labels = ranks.shard(batch), ranks.shard(batch_labels)
+    for done, (images, labels) in enumerate(batches.epoch(epoch, start.step), start=start.step + 1):
         # DDP averages the ranks' gradients; weighting each rank's mean loss by its share of the batch
         # makes that the gradient of the whole batch's mean loss, also when the shares differ.
-        losses[done - 1], correct[done - 1] = step(images, labels, ranks.world * len(labels) / len(batch_labels))
+        weight = ranks.world * len(labels) / batches.batch_length(done)
+        losses[done - 1], correct[done - 1] = step(images, labels, weight)
         sizes[done - 1] = labels.shape[0]
         bar.update()
         # Under torchrun the ranks check at the same steps only, and agree (a signal reaches them apart).
