@@ -1,25 +1,46 @@
 """Searches on Hydra's Optuna sweeper (hydra/sweeper=optuna_accuracy): a trial returns its test accuracy,
-a diverged trial counts as failed without stopping the search, and the best value is the best run's."""
+a diverged trial counts as failed without stopping the search, a killed search re-run continues, and the best
+value is the best run's."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
+
 import pytest
 import yaml
-from conftest import read_summary, run_cli
+from conftest import cli_command, offline_env, read_summary, run_cli
 
 
 @pytest.mark.slow
-def test_a_three_trial_search_on_digits_writes_the_best_runs_value(workdir) -> None:
+def test_a_three_trial_search_killed_and_rerun_writes_the_best_runs_value(workdir) -> None:
     sweep_dir = workdir / "search"
     # Seed 5 of the random sampler draws lr 1e5 (which diverges) once and 0.05 twice, with alpha from a log
-    # interval: one failed trial between two completed ones. (Draws as Optuna 2.10's RandomSampler makes
+    # interval: one failed trial before two completed ones. (Draws as Optuna 2.10's RandomSampler makes
     # them; another Optuna may draw otherwise, and the counts below would say so.)
-    result = run_cli(["train", "-m", "hydra/sweeper=optuna_accuracy", "hydra/sweeper/sampler=random",
-                      "hydra.sweeper.sampler.seed=5", "hydra.sweeper.n_trials=3", "norm=lrn",
-                      "optim.lr=choice(0.05, 100000.0)", "norm.alpha=tag(log, interval(1e-5, 1e-1))",
-                      "dataset=digits", "trainer.epochs=1", "logger=none", f"hydra.sweep.dir={sweep_dir}"],
-                     cwd=workdir)
+    command = cli_command() + ["train", "-m", "hydra/sweeper=optuna_accuracy", "hydra/sweeper/sampler=random",
+                               "hydra.sweeper.sampler.seed=5", "hydra.sweeper.n_trials=3", "norm=lrn",
+                               "optim.lr=choice(0.05, 100000.0)", "norm.alpha=tag(log, interval(1e-5, 1e-1))",
+                               "dataset=digits", "trainer.epochs=2", "logger=none", f"hydra.sweep.dir={sweep_dir}"]
+    # Killed (SIGTERM) once the second trial has completed; the seeded sampler draws the same settings again,
+    # so the re-run hands Optuna the finished trials' values and trains only what is left.
+    first = subprocess.Popen(command, cwd=workdir, env=offline_env(workdir), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    second_trial = sweep_dir / "1" / "summary.json"
+    deadline = time.monotonic() + 180
+    while first.poll() is None and not (second_trial.exists() and read_summary(second_trial.parent)["status"]
+                                        == "completed"):
+        assert time.monotonic() < deadline, "the second trial did not complete"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGTERM)
+    first.wait(timeout=60)
+    finished = (sweep_dir / "1" / "metrics.csv").stat().st_mtime_ns
+
+    result = run_cli(command[len(cli_command()):], cwd=workdir)
     assert result.returncode == 0, result.stderr
+    assert f"skipped {sweep_dir / '1'}: already completed" in result.stdout
+    assert (sweep_dir / "1" / "metrics.csv").stat().st_mtime_ns == finished
     assert f"sweep finished: 3 runs, 2 completed, 1 diverged, 0 failed ({sweep_dir})" in result.stdout
 
     runs = {path.parent: read_summary(path.parent) for path in sweep_dir.glob("*/summary.json")}
