@@ -35,6 +35,21 @@ def test_ranks_split_a_batch_into_contiguous_shares_that_differ_by_at_most_one()
     assert Ranks().shard(batch) is batch
 
 
+def test_a_last_batch_smaller_than_the_ranks_is_refused_and_ranks_draw_their_own_dropout() -> None:
+    import torch
+
+    from lrn_ablate.errors import UserError
+
+    Ranks(0, 4).check_shares(4)
+    with pytest.raises(UserError, match="the last batch of an epoch holds 3 images, fewer than the 4 ranks"):
+        Ranks(0, 4).check_shares(3)
+    masks = []
+    for rank in range(2):
+        Ranks(rank, 2).seed_dropout(seed=0, epoch=1)
+        masks.append(torch.rand(8))
+    assert not torch.equal(masks[0], masks[1])
+
+
 @pytest.mark.parametrize(("augment", "crop_size"), [("flip_crop", None), ("flip", 6)])
 def test_each_rank_fetches_and_augments_its_share_of_the_single_process_batch(augment: str,
                                                                               crop_size: int | None) -> None:

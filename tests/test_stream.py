@@ -3,12 +3,16 @@ statistics and the training run of the tree decoded into memory."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import read_metrics, read_summary, run_cli
+from conftest import cli_command, offline_env, read_metrics, read_summary, run_cli
 from PIL import Image
 
 from lrn_ablate.data import stream
@@ -56,33 +60,50 @@ def test_streamed_statistics_are_those_of_the_evenly_spaced_sample(tmp_path: Pat
     files = random_tree(tmp_path / "tree")
     # 37 files, 5 evenly spaced: the first, the last and every ninth between.
     pixels = np.stack([np.asarray(Image.open(files[i])) for i in (0, 9, 18, 27, 36)]).reshape(-1, 3) / 255.0
-    mean, std = open_image_folder(tmp_path / "tree", None, None, workers=0).channel_stats()
+    mean, std = open_image_folder(tmp_path / "tree", None, None, workers=0).stats
     np.testing.assert_allclose(mean.numpy(), pixels.mean(axis=0), rtol=1e-6)
     np.testing.assert_allclose(std.numpy(), pixels.std(axis=0, ddof=1), rtol=1e-6)
 
 
 def digits_tree(root: Path) -> None:
-    """scikit-learn's handwritten digits (8x8, 17 grey levels) as PNG files, 300 to train on and 100 to test."""
+    """scikit-learn's handwritten digits (8x8, 17 grey levels) as PNG files, 1,200 to train on, the rest to test."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    for i, (image, label) in enumerate(zip(digits.images[:400], digits.target[:400], strict=True)):
-        folder = root / ("train" if i < 300 else "test") / str(label)
+    for i, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
+        folder = root / ("train" if i < 1200 else "test") / str(label)
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray((image * 15).astype(np.uint8)).save(folder / f"{i}.png")
 
 
-def test_a_streamed_run_trains_as_the_in_memory_run(workdir: Path) -> None:
+@pytest.mark.slow
+def test_a_streamed_run_stopped_by_sigterm_to_its_group_continues_and_trains_as_in_memory(workdir: Path) -> None:
     digits_tree(workdir / "digits")
     run = ["train", "dataset=imagefolder", f"dataset.root={workdir / 'digits'}", "dataset.image_size=32",
-           "dataset.augment=flip_crop", "norm=lrn", "trainer.epochs=2", "trainer.batch_size=32", "trainer.threads=1",
+           "dataset.augment=flip_crop", "norm=lrn", "trainer.epochs=3", "trainer.batch_size=32", "trainer.threads=1",
            "trainer.deterministic=true", "logger=none"]
-    for name, in_memory in (("memory", "true"), ("streamed", "false")):
-        result = run_cli([*run, f"dataset.in_memory={in_memory}", f"hydra.run.dir={name}"], workdir)
-        assert result.returncode == 0, result.stderr
-        assert read_summary(workdir / name)["status"] == "completed"
-    memory, streamed = read_metrics(workdir / "memory"), read_metrics(workdir / "streamed")
-    assert len(memory) == len(streamed) == 2
-    for row, streamed_row in zip(memory, streamed, strict=True):
+    memory = run_cli([*run, "hydra.run.dir=memory"], workdir)
+    assert memory.returncode == 0, memory.stderr
+
+    # SIGTERM to the whole process group, DataLoader workers included, as torchrun and SLURM send it.
+    streamed = [*cli_command(), *run, "dataset.in_memory=false", "dataset.workers=2", "hydra.run.dir=streamed"]
+    first = subprocess.Popen(streamed, cwd=workdir, env=offline_env(workdir), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    metrics = workdir / "streamed" / "metrics.csv"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2) and first.poll() is None:
+        assert time.monotonic() < deadline, "no epoch finished"
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGTERM)
+    _, stderr = first.communicate(timeout=60)
+    assert read_summary(workdir / "streamed")["status"] == "interrupted", stderr
+    again = subprocess.run(streamed, cwd=workdir, env=offline_env(workdir), capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert read_summary(workdir / "streamed")["status"] == "completed"
+
+    rows, reference = read_metrics(workdir / "streamed"), read_metrics(workdir / "memory")
+    assert len(rows) == len(reference) == 3
+    for row, reference_row in zip(rows, reference, strict=True):
         for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
-            assert float(streamed_row[key]) == pytest.approx(float(row[key]), rel=1e-6), key
+            assert float(row[key]) == pytest.approx(float(reference_row[key]), rel=1e-6), key

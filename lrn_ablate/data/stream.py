@@ -8,6 +8,7 @@ draws the batches an in-memory run draws and resumes at any step the same way.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,14 @@ def _collate(samples: list[tuple[torch.Tensor | str, int]]) -> tuple[torch.Tenso
     return torch.stack([image for image, _ in samples]), torch.tensor([label for _, label in samples])
 
 
+def _ignore_stop_signals(_: int) -> None:
+    """In each worker: Ctrl-C, SIGTERM (torchrun, SLURM, which signal the whole process group) and submitit's
+    USR2 are for the training process, which stops at the end of its step and shuts the workers down. (A
+    forked worker inherits the training process's handlers; one started by spawn or forkserver would not.)"""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def stream(files: FolderFiles, batches: list[list[int]], workers: int,
            device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The uint8 images and labels of each batch of indices, decoded `workers` batches ahead, on `device`."""
@@ -80,7 +89,7 @@ def stream(files: FolderFiles, batches: list[list[int]], workers: int,
     # the weights' initialization and dropout from what the in-memory path draws.
     loader = DataLoader(files, batch_sampler=batches, num_workers=workers, collate_fn=_collate,
                         pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
-                        generator=torch.Generator().manual_seed(0))
+                        generator=torch.Generator().manual_seed(0), worker_init_fn=_ignore_stop_signals)
     for batch in loader:
         if isinstance(batch, str):
             raise UserError(batch)
@@ -112,7 +121,7 @@ class StreamEvalBatches(EvalBatches):
         self.files, self.workers, self.device = files, workers, plan.device
 
     def fetch(self, ranges: list[slice]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return stream(self.files, [list(range(self.size))[part] for part in ranges], self.workers, self.device)
+        return stream(self.files, [list(range(self.size)[part]) for part in ranges], self.workers, self.device)
 
 
 @dataclass
@@ -134,9 +143,6 @@ class StreamedFolder:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
-
-    def channel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.stats
 
     def batches(self, plan: BatchPlan, shard: Callable[[torch.Tensor], torch.Tensor]) -> tuple[TrainBatches,
                                                                                                 EvalBatches]:
@@ -168,7 +174,8 @@ def _sample(count: int) -> list[int]:
 
 
 def _channels_of(files: FolderFiles) -> int:
-    """3 if any sampled image is in colour (as the in-memory path decides over all of them), else 1."""
+    """3 if any sampled image is in colour, else 1 (the in-memory path looks at every image; with
+    dataset.channels set, every image is converted to it)."""
     return 3 if any(is_colour(files.paths[index]) for index in _sample(len(files))) else 1
 
 

@@ -139,7 +139,9 @@ def _follow(cfg: DictConfig, run_dir: RunDir, group: str, share: Share, ranks: R
         return 0
     try:
         return exit_code(train(cfg, run_dir, group, share, ranks))
-    except UserError:  # every rank meets the same bad setting; rank 0 has said it
+    except UserError as err:
+        # A setting every rank meets, rank 0 has said; a file in this rank's share only, this rank must say.
+        print(f"lrn-ablate train: error on rank {ranks.rank}: {err}", file=sys.stderr, flush=True)
         return 1
 
 

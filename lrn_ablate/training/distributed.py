@@ -5,8 +5,9 @@ the loop needs.
 WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE set. Every rank draws the same order and random choices for
 the global batch (seeded by (seed, epoch, step), not by the rank), fetches and augments only its contiguous
 share of it, and DDP sums the gradients, each rank's loss weighted by its share, so a step is the
-single-process step of the global batch. Evaluation is sharded the same way and its sums reduced. Rank 0 alone writes the run directory and
-the W&B run; the others only read its checkpoint when a run continues.
+single-process step of the global batch (but for dropout, whose masks each rank draws for its own share).
+Evaluation is sharded the same way and its sums reduced. Rank 0 alone writes the run directory and the
+W&B run; the others only read its checkpoint when a run continues.
 """
 
 from __future__ import annotations
@@ -67,6 +68,26 @@ class Ranks:
         gpu = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" \
             else None
         return DistributedDataParallel(model, device_ids=gpu)
+
+    def check_shares(self, last_batch: int) -> None:
+        """Every rank needs an image of every batch: an empty share has no mean loss (nor BatchNorm statistics)."""
+        if self.distributed and last_batch < self.world:
+            raise UserError(f"the last batch of an epoch holds {last_batch} images, fewer than the {self.world} "
+                            "ranks; choose a trainer.batch_size that leaves at least as many images as ranks (or "
+                            "none) over.")
+
+    def seed_dropout(self, seed: int, epoch: int) -> None:
+        """Each rank's own random stream for `epoch`: dropout masks differ between the ranks' shares (with one
+        seed every rank would draw the same masks), and a resumed epoch draws what it first drew."""
+        if self.distributed:
+            torch.manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + self.rank)
+
+    def share_buffers(self, model: torch.nn.Module) -> None:
+        """Rank 0's buffers (BatchNorm's running statistics) on every rank: each rank updated its own from its
+        share in the last step, and all must evaluate the model rank 0 saves."""
+        if self.distributed:
+            for buffer in model.buffers():
+                dist.broadcast(buffer, src=0)
 
     def shard(self, tensor: torch.Tensor) -> torch.Tensor:
         """This rank's contiguous part of `tensor`'s first dimension (parts differ in size by at most one)."""

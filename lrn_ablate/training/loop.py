@@ -109,6 +109,7 @@ def train(cfg: DictConfig, run_dir: RunDir, group: str, share: Share, ranks: Ran
     plan = BatchPlan(trainer.batch_size, trainer.eval_batch_size, dataset["augment"], dataset["crop_size"],
                      dataset["test_views"], cfg.seed, device, trainer.channels_last)
     train_batches, test_batches = data.batches(plan, ranks.shard)
+    ranks.check_shares(train_batches.batch_length(len(train_batches)))
     position = Position()
     if run_dir.checkpoint.exists():
         position = load_checkpoint(run_dir.checkpoint, model, optimizer, scheduler, scaler)
@@ -150,6 +151,7 @@ def train(cfg: DictConfig, run_dir: RunDir, group: str, share: Share, ranks: Ran
     try:
         with StopRequest() as stop:
             for epoch in range(position.epochs_done + 1, trainer.epochs + 1):
+                ranks.seed_dropout(cfg.seed, epoch)
                 result = train_epoch(step, train_batches, epoch, position, stop, show_progress, ranks)
                 if result.diverged_step is not None:
                     return record("diverged", diverged_at={"epoch": epoch, "step": result.diverged_step})
@@ -157,6 +159,7 @@ def train(cfg: DictConfig, run_dir: RunDir, group: str, share: Share, ranks: Ran
                     checkpoint(result.position)
                     return record("interrupted", signal=result.signal)
                 eval_start = time.perf_counter()
+                ranks.share_buffers(model)
                 test_loss, test_acc = evaluate(model, test_batches, device, trainer.precision, ranks.total)
                 row = {"epoch": epoch, "train_loss": result.loss, "train_acc": result.accuracy,
                        "test_loss": test_loss, "test_acc": test_acc, "lr": optimizer.param_groups[0]["lr"],
