@@ -107,3 +107,15 @@ def test_a_streamed_run_stopped_by_sigterm_to_its_group_continues_and_trains_as_
     for row, reference_row in zip(rows, reference, strict=True):
         for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
             assert float(row[key]) == pytest.approx(float(reference_row[key]), rel=1e-6), key
+
+
+@pytest.mark.slow
+def test_streamed_jobs_run_side_by_side_on_the_joblib_launcher(workdir: Path) -> None:
+    # A joblib job runs in a loky worker, whose default process context cannot start DataLoader workers.
+    random_tree(workdir / "tree")
+    result = run_cli(["train", "-m", "dataset=imagefolder", f"dataset.root={workdir / 'tree'}", "dataset.image_size=16",
+                      "dataset.in_memory=false", "seed=0,1", "trainer.epochs=1", "logger=none",
+                      "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={workdir / 'sweep'}"],
+                     workdir)
+    assert result.returncode == 0, result.stderr
+    assert f"sweep finished: 2 runs, 2 completed, 0 failed ({workdir / 'sweep'})" in result.stdout

@@ -9,6 +9,7 @@ draws the batches an in-memory run draws and resumes at any step the same way.
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from lrn_ablate.errors import UserError
 # which makes them the in-memory path's statistics).
 STATS_SAMPLE = 10_000
 STATS_VERSION = 1  # of the cached statistics
+# How DataLoader workers start: fork where it is the platform's default and safe (Linux), else spawn.
+WORKER_START = "fork" if sys.platform == "linux" else "spawn"
 
 
 class FolderFiles(Dataset):
@@ -87,9 +90,12 @@ def stream(files: FolderFiles, batches: list[list[int]], workers: int,
         return
     # Its own generator: a DataLoader seeds its workers from the global one otherwise, which would change
     # the weights' initialization and dropout from what the in-memory path draws.
+    # A start method of its own: inside a joblib job the default context is loky's, which cannot start
+    # DataLoader workers.
     loader = DataLoader(files, batch_sampler=batches, num_workers=workers, collate_fn=_collate,
                         pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
-                        generator=torch.Generator().manual_seed(0), worker_init_fn=_ignore_stop_signals)
+                        generator=torch.Generator().manual_seed(0), worker_init_fn=_ignore_stop_signals,
+                        multiprocessing_context=WORKER_START if workers else None)
     for batch in loader:
         if isinstance(batch, str):
             raise UserError(batch)
