@@ -6,7 +6,8 @@
 Each configuration runs the same sweep through the real CLI (`lrn-ablate train -m`, LeNet, norm=lrn,
 --jobs seeds, --epochs epochs, W&B off) with `hydra/launcher=joblib hydra.launcher.n_jobs=P`; with
 `trainer.threads=auto` each job takes cores / P CPU threads, and on a GPU machine every job shares the
-visible GPU(s). The sweep's images/s is the images it trained over its wall time, start-up included.
+visible GPU(s). The sweep's images/s is the images it trained over its wall time, start-up included;
+"while training" counts the epochs only: jobs at a time x images per epoch / a job's mean epoch seconds.
 Results go to results/bench/sweep_<machine>.md.
 """
 
@@ -62,7 +63,9 @@ def main() -> None:
             epochs = [row for run in runs for row in csv.DictReader((run / "metrics.csv").open())]
             images = sum(round(float(row["images_per_second"]) * float(row["epoch_seconds"])) for row in epochs)
             epoch_seconds = statistics.mean(float(row["epoch_seconds"]) for row in epochs)
-            rows.append((parallel, summaries[0]["device"], wall, images / wall, epoch_seconds))
+            # While the jobs train side by side: `parallel` epochs of images / len(epochs) images at a time.
+            training = parallel * images / len(epochs) / epoch_seconds
+            rows.append((parallel, summaries[0]["device"], wall, images / wall, epoch_seconds, training))
             shutil.rmtree(sweep_dir)
     base = rows[0][3]
     lines = [f"# Sweep throughput on the joblib launcher: {args.jobs} LeNet/CIFAR-10 runs of {args.epochs} epochs",
@@ -71,9 +74,11 @@ def main() -> None:
              "- each row is the whole sweep through `lrn-ablate train -m ... hydra/launcher=joblib "
              "hydra.launcher.n_jobs=N`, start-up included; trainer.threads=auto", "",
              "| jobs at a time | each job's device | sweep wall seconds | sweep images/s | vs one at a time "
-             "| mean epoch seconds of a job |", "|---:|---|---:|---:|---:|---:|"]
-    lines += [f"| {parallel} | {where} | {wall:.1f} | {rate:,.0f} | {rate / base:.2f}x | {epoch:.2f} |"
-              for parallel, where, wall, rate, epoch in rows]
+             "| mean epoch seconds of a job | images/s while training | vs one at a time |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {parallel} | {where} | {wall:.1f} | {rate:,.0f} | {rate / base:.2f}x | {epoch:.2f} | "
+              f"{training:,.0f} | {training / rows[0][5]:.2f}x |"
+              for parallel, where, wall, rate, epoch, training in rows]
     write_report(lines, args.out, "sweep", device)
 
 
