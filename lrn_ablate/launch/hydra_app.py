@@ -5,13 +5,9 @@ from __future__ import annotations
 import sys
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from lrn_ablate.launch.job import run_job
-from lrn_ablate.launch.torchrun import started
-
-# The run directory's time stamp (conf/config.yaml): the same on every rank of a torchrun run.
-OmegaConf.register_new_resolver("started", started, use_cache=True, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://lrn_ablate.conf", config_name="config")
