@@ -3,9 +3,11 @@ statistics and the training run of the tree decoded into memory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -107,6 +109,41 @@ def test_a_streamed_run_stopped_by_sigterm_to_its_group_continues_and_trains_as_
     for row, reference_row in zip(rows, reference, strict=True):
         for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
             assert float(row[key]) == pytest.approx(float(reference_row[key]), rel=1e-6), key
+
+
+# Starts DataLoader workers again and again, as every epoch and evaluation does, while being signalled.
+STARTING_WORKERS = """
+import os, sys, torch
+from pathlib import Path
+from lrn_ablate.data.stream import open_image_folder, stream
+from lrn_ablate.training.signals import StopRequest
+files = open_image_folder(Path(sys.argv[1]), None, None, workers=0).train
+with StopRequest() as stop:
+    print("ready", flush=True)
+    for _ in range(30):
+        for _ in stream(files, [[0, 1], [2, 3]], 2, torch.device("cpu")):
+            pass
+    print("signal", stop.signum, flush=True)
+    os._exit(0)  # before StopRequest gives SIGTERM its default action back
+"""
+
+
+def test_workers_that_are_starting_when_the_group_is_signalled_survive(tmp_path: Path) -> None:
+    # PyTorch's handler in a new worker re-raises a SIGTERM its parent did not send; until the worker has
+    # run our worker_init_fn, one from torchrun or SLURM killed it, and the run failed (a CI run, stop 23).
+    random_tree(tmp_path / "tree", train=6, test=2)
+    child = subprocess.Popen([sys.executable, "-c", STARTING_WORKERS, str(tmp_path / "tree")],
+                             env=offline_env(tmp_path) | {"XDG_CACHE_HOME": str(tmp_path / "cache")},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    deadline = time.monotonic() + 120
+    while child.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(ProcessLookupError):  # it has just ended
+            os.killpg(child.pid, signal.SIGTERM)
+        time.sleep(0.002)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err[-2000:]
+    assert out == f"signal {int(signal.SIGTERM)}\n"
 
 
 @pytest.mark.slow

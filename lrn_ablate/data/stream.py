@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +66,7 @@ class FolderFiles(Dataset):
             return (f"images differ in size ({self.shaped_like} is {self.shape[1]}x{self.shape[0]}, "
                     f"{self.paths[index]} is {array.shape[1]}x{array.shape[0]}); set dataset.image_size to resize "
                     "them."), label
-        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))), label  # a copy PIL does not own
+        return torch.from_numpy(array.transpose(2, 0, 1).copy()), label  # a copy PIL does not own
 
 
 def _collate(samples: list[tuple[torch.Tensor | str, int]]) -> tuple[torch.Tensor, torch.Tensor] | str:
@@ -75,12 +76,29 @@ def _collate(samples: list[tuple[torch.Tensor | str, int]]) -> tuple[torch.Tenso
     return torch.stack([image for image, _ in samples]), torch.tensor([label for _, label in samples])
 
 
+# Ctrl-C, SIGTERM (torchrun, SLURM, which signal the whole process group) and submitit's USR2 are for the
+# training process, which stops at the end of its step and shuts its workers down.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
+
+
+@contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """Hold the stop signals back while the workers start. A worker inherits the mask, so a signal that
+    reaches it before `_ignore_stop_signals` runs waits and is then dropped: PyTorch's worker handler,
+    installed first, re-raises a SIGTERM that its parent did not send, which would kill the worker and, with
+    it, the run. The training process receives what arrived meanwhile when the mask is restored."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _ignore_stop_signals(_: int) -> None:
-    """In each worker: Ctrl-C, SIGTERM (torchrun, SLURM, which signal the whole process group) and submitit's
-    USR2 are for the training process, which stops at the end of its step and shuts the workers down. (A
-    forked worker inherits the training process's handlers; one started by spawn or forkserver would not.)"""
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
+    """In each worker: ignore the stop signals (pending ones are dropped), then stop holding them back."""
+    for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def stream(files: FolderFiles, batches: list[list[int]], workers: int,
@@ -96,7 +114,9 @@ def stream(files: FolderFiles, batches: list[list[int]], workers: int,
                         pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
                         generator=torch.Generator().manual_seed(0), worker_init_fn=_ignore_stop_signals,
                         multiprocessing_context=WORKER_START if workers else None)
-    for batch in loader:
+    with _stop_signals_held():
+        batches_ahead = iter(loader)  # starts the workers
+    for batch in batches_ahead:
         if isinstance(batch, str):
             raise UserError(batch)
         images, labels = batch
