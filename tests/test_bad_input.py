@@ -83,6 +83,11 @@ CASES = [
     (["train", "-m", "hydra/sweeper=optuna", "norm=lrn"], 2,
      TRAIN + "hydra/sweeper=optuna minimises, but a run returns its test accuracy; use "
              "hydra/sweeper=optuna_accuracy, which maximises it (or set hydra.sweeper.direction)."),
+    # Every trial diverges (lr 1e5): the search ends, with its tally, but has no best value.
+    (["train", "-m", "hydra/sweeper=optuna_accuracy", "hydra.sweeper.n_trials=2", "norm=lrn",
+      "norm.alpha=interval(1e-5, 1e-1)", "optim.lr=1e5", "dataset=digits", "trainer.epochs=1", "logger=none"], 1,
+     TRAIN + "no trial of the search completed, so it has no best value; each run's summary.json (and error.log, "
+             "where it failed) says how it ended."),
     (["train", "-m", "norm=none,lrn", "--cfg", "job"], 2,
      TRAIN + "--cfg runs nothing, so it cannot be combined with -m; drop -m to see what one job would use."),
     (["train", "dataset=imagefolder"], 2,

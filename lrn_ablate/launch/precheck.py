@@ -85,15 +85,19 @@ def _compose(overrides: list[str]) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
+def asks_for_search(overrides: list[str]) -> bool:
+    """Whether the command line picks one of Optuna's sweepers."""
+    return any(o.startswith("hydra/sweeper=optuna") for o in overrides)
+
+
 def _check_sweeper(overrides: list[str]) -> None:
     # Optuna's own defaults minimise and stop the search at the first failed trial; runs return a test
     # accuracy and may diverge, so plain hydra/sweeper=optuna without a direction is nearly always a mistake.
     if "hydra/sweeper=optuna" in overrides and not any(o.startswith("hydra.sweeper.direction=") for o in overrides):
         raise UserError("hydra/sweeper=optuna minimises, but a run returns its test accuracy; use "
                         "hydra/sweeper=optuna_accuracy, which maximises it (or set hydra.sweeper.direction).")
-    search = any(o.startswith("hydra/sweeper=optuna") for o in overrides)
     interval = next((o for o in overrides if "interval(" in o.split("=", 1)[-1]), None)
-    if interval and not search:
+    if interval and not asks_for_search(overrides):
         raise UserError(f"{interval} is a range to search, which only a search sweeper draws from; add "
                         "hydra/sweeper=optuna_accuracy, or give the values as a list (a,b,c).")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
@@ -38,6 +38,11 @@ class RunOutcome(Callback):
     the same way. The tally reads the runs' summary.json files, so it counts the jobs of any launcher
     (basic, joblib, SLURM), whose workers may be other processes.
     """
+
+    sweep_dir: ClassVar[Path | None] = None  # of the multirun started in this process
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        RunOutcome.sweep_dir = Path(config.hydra.sweep.dir)
 
     def on_run_end(self, config: DictConfig, job_return: JobReturn | None = None, **kwargs: Any) -> None:
         ok = job_return is not None and job_return.status == JobStatus.COMPLETED
