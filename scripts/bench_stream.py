@@ -1,5 +1,7 @@
 """Throughput of a streamed ImageFolder tree (dataset.in_memory=false) against the same tree decoded into
-memory, in one process: the data path alone, and LeNet training fed by it.
+memory, in one process: the data path alone, and LeNet training fed by it; decoded by the DataLoader
+workers (PIL) or, with dataset.decode=device, by the training device (torchvision.io: nvJPEG on a GPU, the
+main process on the CPU).
 
     python scripts/bench_stream.py --root ../shared/data/cifar10-jpg
 
@@ -63,6 +65,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100, help="batches per timed window")
     parser.add_argument("--rounds", type=int, default=5, help="timed windows per configuration")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers to time")
+    parser.add_argument("--decode", nargs="+", default=["workers", "device"], choices=["workers", "device"],
+                        help="who decodes the streamed JPEG files (dataset.decode)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     args = parser.parse_args()
@@ -73,9 +77,10 @@ def main() -> None:
     plan = BatchPlan(args.batch_size, 1000, "flip_crop", None, 1, args.seed, device, False)
     in_memory = load_image_folder(root)
     sources = {"in memory (decoded once, cached)": in_memory.batches(plan, lambda tensor: tensor)[0]}
-    for workers in args.workers:
-        streamed = open_image_folder(root, None, None, workers)
-        sources[f"streamed, workers={workers}"] = streamed.batches(plan, lambda tensor: tensor)[0]
+    for decode, workers in itertools.product(args.decode, args.workers):
+        streamed = open_image_folder(root, None, None, workers, on_device=decode == "device")
+        name = f"streamed, workers={workers}" + (f", decoded on the {device.type}" if decode == "device" else "")
+        sources[name] = streamed.batches(plan, lambda tensor: tensor)[0]
 
     def training() -> Consume:
         model = lenet(in_memory, fused_lrn(2), device, args.seed)

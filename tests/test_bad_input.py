@@ -112,6 +112,12 @@ CASES = [
     (["train", "dataset=imagefolder", "dataset.root=<tmp>/mixed_sizes", "dataset.in_memory=false", "logger=none"], 1,
      TRAIN + "images differ in size (<tmp>/mixed_sizes/train/cat/a.png is 8x8, <tmp>/mixed_sizes/train/cat/b.png "
              "is 12x8); set dataset.image_size to resize them."),
+    (["train", "dataset=imagefolder", "dataset.root=<tmp>/corrupt", "dataset.decode=device"], 2,
+     TRAIN + "dataset.decode=device decodes the batches of a streamed tree; set dataset.in_memory=false too."),
+    (["train", "dataset=imagefolder", "dataset.root=<tmp>/not_jpeg", "dataset.in_memory=false", "dataset.decode=device",
+      "logger=none"], 1,
+     TRAIN + "dataset.decode=device decodes JPEG files only, and <tmp>/not_jpeg/train/cat/b.png is not one; use "
+             "dataset.decode=workers."),
     (["train", "dataset=cifar10", "dataset.root=<tmp>/nothing_here", "dataset.download=false", "logger=none"], 1,
      TRAIN + "CIFAR-10 is not in <tmp>/nothing_here and dataset.download is false (Dataset not found or corrupted. "
              "You can use download=True to download it); download it there on a machine with network access, or "
@@ -143,6 +149,9 @@ def make_trees(tmp: Path) -> None:
     Image.new("RGB", (8, 8)).save(tmp / "mixed_sizes" / "train" / "cat" / "a.png")
     Image.new("RGB", (12, 8)).save(tmp / "mixed_sizes" / "train" / "cat" / "b.png")
     Image.new("RGB", (8, 8)).save(tmp / "mixed_sizes" / "test" / "cat" / "c.png")
+    for name in ("train/cat/a.jpg", "train/cat/b.png", "train/dog/c.jpg", "test/cat/d.jpg"):
+        (tmp / "not_jpeg" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (16, 16), (40, 80, 120)).save(tmp / "not_jpeg" / name)
 
 
 @pytest.mark.parametrize(("args", "code", "message"), CASES, ids=[" ".join(c[0]) for c in CASES])

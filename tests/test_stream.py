@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,20 +22,25 @@ from lrn_ablate.data import stream
 from lrn_ablate.data.batches import BatchPlan
 from lrn_ablate.data.folder import load_image_folder
 from lrn_ablate.data.stream import open_image_folder
+from lrn_ablate.errors import UserError
 
 PLAN = BatchPlan(batch_size=8, eval_batch_size=6, augment="flip", crop_size=8, test_views=10, seed=3,
                  device=torch.device("cpu"), channels_last=False)
 
 
-def random_tree(root: Path, train: int = 37, test: int = 11, side: int = 12) -> list[Path]:
-    """Random RGB images in two classes; returns the training files in the order ImageFolder lists them."""
+def random_tree(root: Path, train: int = 37, test: int = 11, side: int = 12, suffix: str = "png",
+                channels: int = 3) -> list[Path]:
+    """Random RGB (or grey) images in two classes; returns the training files in the order ImageFolder lists
+    them."""
     rng = np.random.default_rng(0)
     for split, count in (("train", train), ("test", test)):
         for i in range(count):
             folder = root / split / ("a" if i % 3 else "b")
             folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
-    return sorted((root / "train").glob("*/*.png"))
+            pixels = rng.integers(0, 256, (side, side, channels), dtype=np.uint8)
+            image = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels)
+            image.save(folder / f"{i:03d}.{suffix}", quality=75)  # (quality: JPEG only)
+    return sorted((root / "train").glob(f"*/*.{suffix}"))
 
 
 def test_streamed_batches_are_the_in_memory_batches_also_from_a_later_step(tmp_path: Path,
@@ -53,6 +59,35 @@ def test_streamed_batches_are_the_in_memory_batches_also_from_a_later_step(tmp_p
     for (views, labels), (streamed_views, streamed_labels) in evaluated:
         assert views.shape[0] == 10
         assert torch.equal(views, streamed_views) and torch.equal(labels, streamed_labels)
+
+
+@pytest.mark.parametrize(("image_size", "channels", "stored"), [(None, None, 3), (8, None, 3), (None, 1, 3),
+                                                               (8, None, 1)])
+def test_jpeg_batches_decoded_on_the_device_are_the_workers_batches(tmp_path: Path, image_size: int | None,
+                                                                    channels: int | None, stored: int,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # On the CPU, torchvision's decoder (libjpeg-turbo) and its antialiased resize give PIL's pixels, and
+    # colour made grey (channels=1) follows PIL's rule; `stored` 1 is a tree of greyscale JPEG files.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    random_tree(tmp_path / "tree", suffix="jpg", channels=stored)
+    by_workers = open_image_folder(tmp_path / "tree", image_size, channels, workers=2).batches(PLAN, lambda t: t)
+    on_device = open_image_folder(tmp_path / "tree", image_size, channels, workers=2,
+                                  on_device=True).batches(PLAN, lambda t: t)
+    batches = list(zip(by_workers[0].epoch(1, 0), on_device[0].epoch(1, 0), strict=True))
+    assert len(batches) == 5 and batches[0][0][0].shape[1] == (channels or stored)
+    for (images, labels), (decoded, decoded_labels) in batches:
+        assert torch.equal(images, decoded) and torch.equal(labels, decoded_labels)
+    for (views, labels), (decoded, decoded_labels) in zip(by_workers[1], on_device[1], strict=True):
+        assert torch.equal(views, decoded) and torch.equal(labels, decoded_labels)
+
+
+def test_a_broken_jpeg_decoded_on_the_device_is_named(tmp_path: Path) -> None:
+    files = random_tree(tmp_path / "tree", train=4, test=1, side=16, suffix="jpg")
+    streamed = open_image_folder(tmp_path / "tree", None, None, workers=0, on_device=True).train
+    files[2].write_bytes(b"\xff\xd8\xff\xe0 the JPEG markers, then nothing a decoder can use")
+    with pytest.raises(UserError, match=f"^cannot decode image {re.escape(str(files[2]))} \\(.+\\); remove or "
+                                        "replace the file.$"):
+        streamed.decode([0, 1, 2, 3], [streamed[i][0] for i in range(4)], torch.device("cpu"))
 
 
 def test_streamed_statistics_are_those_of_the_evenly_spaced_sample(tmp_path: Path,
@@ -106,6 +141,23 @@ def test_a_streamed_run_stopped_by_sigterm_to_its_group_continues_and_trains_as_
 
     rows, reference = read_metrics(workdir / "streamed"), read_metrics(workdir / "memory")
     assert len(rows) == len(reference) == 3
+    for row, reference_row in zip(rows, reference, strict=True):
+        for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+            assert float(row[key]) == pytest.approx(float(reference_row[key]), rel=1e-6), key
+
+
+@pytest.mark.slow
+def test_a_run_decoding_jpeg_on_the_device_trains_as_the_in_memory_run(workdir: Path) -> None:
+    random_tree(workdir / "tree", train=200, test=50, side=16, suffix="jpg")
+    run = ["train", "dataset=imagefolder", f"dataset.root={workdir / 'tree'}", "dataset.augment=flip",
+           "trainer.epochs=2", "trainer.batch_size=32", "trainer.threads=1", "trainer.deterministic=true",
+           "logger=none"]
+    memory = run_cli([*run, "hydra.run.dir=memory"], workdir)
+    assert memory.returncode == 0, memory.stderr
+    decoded = run_cli([*run, "dataset.in_memory=false", "dataset.decode=device", "hydra.run.dir=device"], workdir)
+    assert decoded.returncode == 0, decoded.stderr
+    rows, reference = read_metrics(workdir / "device"), read_metrics(workdir / "memory")
+    assert len(rows) == len(reference) == 2
     for row, reference_row in zip(rows, reference, strict=True):
         for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
             assert float(row[key]) == pytest.approx(float(reference_row[key]), rel=1e-6), key

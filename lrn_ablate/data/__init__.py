@@ -66,22 +66,27 @@ def image_folder_rule(dataset: Mapping[str, Any], _: Any, prefix: str) -> ImageF
     if root in (None, "???"):
         raise UserError("dataset=imagefolder needs dataset.root=<folder with train/ and test/>.")
     check_image_tree(Path(str(root)).expanduser())
+    if dataset["decode"] == "device" and dataset["in_memory"]:
+        raise UserError(f"{prefix}decode=device decodes the batches of a streamed tree; set {prefix}in_memory=false "
+                        "too.")
     return patches(ImageFacts(dataset["image_size"], dataset["channels"]), dataset, prefix)
 
 
-# in_memory=false streams the files with `workers` DataLoader workers (lrn_ablate.data.stream).
+# in_memory=false streams the files with `workers` DataLoader workers (lrn_ablate.data.stream), which
+# decode them, or with decode=device only read them for the training device to decode (lrn_ablate.data.jpeg).
 @DATASETS.option("imagefolder", rule=image_folder_rule, root=nullable(Text()), image_size=nullable(Int()),
                  channels=nullable(Choice((1, 3))), augment=AUGMENT, in_memory=Default(Bool(), True),
-                 workers=Default(Int(at_least=0), 2), **PATCHES)
-def image_folder(root: str, image_size: int | None, channels: int | None, in_memory: bool,
-                 workers: int) -> ImageData | StreamedFolder:
+                 workers=Default(Int(at_least=0), 2), decode=Default(Choice(("workers", "device")), "workers"),
+                 **PATCHES)
+def image_folder(root: str, image_size: int | None, channels: int | None, in_memory: bool, workers: int,
+                 decode: str) -> ImageData | StreamedFolder:
     from lrn_ablate.data.folder import load_image_folder
     from lrn_ablate.data.stream import open_image_folder
 
     path = Path(root).expanduser().resolve()
     if in_memory:
         return load_image_folder(path, image_size, channels)
-    return open_image_folder(path, image_size, channels, workers)
+    return open_image_folder(path, image_size, channels, workers, on_device=decode == "device")
 
 
 @DATASETS.option("digits", rule=lambda dataset, _, prefix: patches(ImageFacts(32, 1), dataset, prefix),

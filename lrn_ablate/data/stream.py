@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from lrn_ablate.data.batches import BatchPlan, EvalBatches, TrainBatches
 from lrn_ablate.data.cache import cached
 from lrn_ablate.data.folder import is_colour, list_image_folder, read_image
+from lrn_ablate.data.jpeg import decode_batch, read_jpeg
 from lrn_ablate.errors import UserError
 
 # The per-channel statistics come from this many training images, evenly spaced (all of a smaller set,
@@ -33,14 +34,16 @@ WORKER_START = "fork" if sys.platform == "linux" else "spawn"
 
 
 class FolderFiles(Dataset):
-    """Image files of one split, each decoded on demand into a uint8 CHW tensor of the agreed shape; a file
-    that cannot be used gives the sentence that says why in place of its image."""
+    """Image files of one split, each decoded on demand into a uint8 CHW tensor of the agreed shape, or with
+    `encoded` read as the bytes of a JPEG file that the training device decodes (lrn_ablate.data.jpeg); a
+    file that cannot be used gives the sentence that says why in place of its image."""
 
     def __init__(self, paths: list[Path], labels: torch.Tensor, image_size: int | None, gray: bool) -> None:
         self.paths, self.labels, self.image_size, self.gray = paths, labels, image_size, gray
         # (height, width) every image must have, and the first image that had it (see `agree_on_shape`)
         self.shape: tuple[int, int] = (0, 0)
         self.shaped_like = Path()
+        self.encoded = False
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -48,7 +51,7 @@ class FolderFiles(Dataset):
     def subset(self, indices: torch.Tensor) -> FolderFiles:
         part = FolderFiles([self.paths[i] for i in indices.tolist()], self.labels[indices], self.image_size,
                            self.gray)
-        part.shape, part.shaped_like = self.shape, self.shaped_like
+        part.shape, part.shaped_like, part.encoded = self.shape, self.shaped_like, self.encoded
         return part
 
     def agree_on_shape(self) -> None:
@@ -56,24 +59,44 @@ class FolderFiles(Dataset):
         self.shaped_like = self.paths[0]
         self.shape = read_image(self.shaped_like, self.image_size, self.gray).shape[:2]
 
+    def misfit(self, index: int, height: int, width: int) -> str | None:
+        """Why image `index`, decoded to height x width, cannot join the others, if it cannot."""
+        if (height, width) == self.shape:
+            return None
+        return (f"images differ in size ({self.shaped_like} is {self.shape[1]}x{self.shape[0]}, "
+                f"{self.paths[index]} is {width}x{height}); set dataset.image_size to resize them.")
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor | str, int]:
         label = int(self.labels[index])
+        if self.encoded:
+            return read_jpeg(self.paths[index]), label
         try:
             array = read_image(self.paths[index], self.image_size, self.gray)
         except UserError as err:
             return str(err), label
-        if array.shape[:2] != self.shape:
-            return (f"images differ in size ({self.shaped_like} is {self.shape[1]}x{self.shape[0]}, "
-                    f"{self.paths[index]} is {array.shape[1]}x{array.shape[0]}); set dataset.image_size to resize "
-                    "them."), label
+        problem = self.misfit(index, *array.shape[:2])
+        if problem:
+            return problem, label
         return torch.from_numpy(array.transpose(2, 0, 1).copy()), label  # a copy PIL does not own
 
+    def decode(self, indices: list[int], encoded: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+        """The encoded images `indices`, decoded and stacked on `device`."""
+        images = decode_batch(encoded, [self.paths[i] for i in indices], self.gray, self.image_size, device)
+        for index, image in zip(indices, images, strict=True):
+            problem = self.misfit(index, *image.shape[1:])
+            if problem:
+                raise UserError(problem)
+        return torch.stack(images)
 
-def _collate(samples: list[tuple[torch.Tensor | str, int]]) -> tuple[torch.Tensor, torch.Tensor] | str:
+
+def _collate(samples: list[tuple[torch.Tensor | str, int]]) -> tuple[torch.Tensor | list[torch.Tensor],
+                                                                       torch.Tensor] | str:
+    """The batch's images stacked (or, still encoded, listed) and its labels; or the first file's problem."""
     for image, _ in samples:
         if isinstance(image, str):
             return image  # raised in the main process: a worker's exception would arrive as a traceback
-    return torch.stack([image for image, _ in samples]), torch.tensor([label for _, label in samples])
+    images = [image for image, _ in samples]
+    return (images if images[0].dim() == 1 else torch.stack(images)), torch.tensor([label for _, label in samples])
 
 
 # Ctrl-C, SIGTERM (torchrun, SLURM, which signal the whole process group) and submitit's USR2 are for the
@@ -103,7 +126,8 @@ def _ignore_stop_signals(_: int) -> None:
 
 def stream(files: FolderFiles, batches: list[list[int]], workers: int,
            device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The uint8 images and labels of each batch of indices, decoded `workers` batches ahead, on `device`."""
+    """The uint8 images and labels of each batch of indices, read (and unless `files.encoded`, decoded)
+    `workers` batches ahead, on `device`."""
     if not batches:
         return
     # Its own generator: a DataLoader seeds its workers from the global one otherwise, which would change
@@ -116,10 +140,12 @@ def stream(files: FolderFiles, batches: list[list[int]], workers: int,
                         multiprocessing_context=WORKER_START if workers else None)
     with _stop_signals_held():
         batches_ahead = iter(loader)  # starts the workers
-    for batch in batches_ahead:
+    for indices, batch in zip(batches, batches_ahead, strict=True):
         if isinstance(batch, str):
             raise UserError(batch)
         images, labels = batch
+        if isinstance(images, list):
+            images = files.decode(indices, images, device)
         yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
 
 
@@ -205,9 +231,11 @@ def _channels_of(files: FolderFiles) -> int:
     return 3 if any(is_colour(files.paths[index]) for index in _sample(len(files))) else 1
 
 
-def open_image_folder(root: Path, image_size: int | None, channels: int | None, workers: int) -> StreamedFolder:
+def open_image_folder(root: Path, image_size: int | None, channels: int | None, workers: int,
+                      on_device: bool = False) -> StreamedFolder:
     """List root/train and root/test (or val) and measure a sample of the training images; decode nothing
-    else until the batches are drawn."""
+    else until the batches are drawn, in the workers or, `on_device`, on the training device. (The
+    statistics are the workers' decoding's either way, which on the CPU is the device's too.)"""
     listing = list_image_folder(root)
     train = FolderFiles(listing.train_paths, torch.tensor(listing.train_labels), image_size, False)
     if channels is None:
@@ -218,5 +246,6 @@ def open_image_folder(root: Path, image_size: int | None, channels: int | None, 
     stats = cached(key, lambda: _sample_stats(train, channels, workers))
     test = FolderFiles(listing.test_paths, torch.tensor(listing.test_labels), image_size, channels == 1)
     test.shape, test.shaped_like = train.shape, train.shaped_like
+    train.encoded = test.encoded = on_device
     return StreamedFolder(train, test, listing.classes, channels, train.shape[0], workers,
                           (stats["mean"], stats["std"]))
