@@ -20,16 +20,17 @@ from lrn_ablate.errors import UserError
 JPEG_START = b"\xff\xd8\xff"  # the SOI marker and the first segment's
 
 
-def read_jpeg(path: Path) -> torch.Tensor | str:
-    """The bytes of the JPEG file at `path` as a uint8 tensor, or the sentence that says why it cannot be
-    decoded on the device."""
+def read_jpeg(path: Path) -> bytes | str:
+    """The bytes of the JPEG file at `path`, or the sentence that says why it cannot be decoded on the
+    device. (Bytes, not a tensor: a DataLoader worker passes each tensor through a shared-memory segment of
+    its own, which for 64 small files a batch cost more than decoding them.)"""
     try:
         data = path.read_bytes()
     except OSError as err:
         return f"cannot read image {path} ({type(err).__name__}); remove or replace the file."
     if not data.startswith(JPEG_START):
         return f"dataset.decode=device decodes JPEG files only, and {path} is not one; use dataset.decode=workers."
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    return data
 
 
 def _decode(encoded: list[torch.Tensor], mode: ImageReadMode, device: torch.device) -> list[torch.Tensor]:
@@ -40,10 +41,11 @@ def _decode(encoded: list[torch.Tensor], mode: ImageReadMode, device: torch.devi
         return decode_jpeg(encoded, mode=mode, device=device)
 
 
-def decode_batch(encoded: list[torch.Tensor], paths: list[Path], gray: bool, image_size: int | None,
+def decode_batch(files: list[bytes], paths: list[Path], gray: bool, image_size: int | None,
                  device: torch.device) -> list[torch.Tensor]:
     """The files' uint8 CHW images on `device`, resized to image_size x image_size when it is set, as PIL
     resizes them (bilinear, antialiased when shrinking)."""
+    encoded = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in files]
     try:
         images = _decode(encoded, ImageReadMode.RGB, device)
     except RuntimeError:

@@ -66,7 +66,7 @@ class FolderFiles(Dataset):
         return (f"images differ in size ({self.shaped_like} is {self.shape[1]}x{self.shape[0]}, "
                 f"{self.paths[index]} is {width}x{height}); set dataset.image_size to resize them.")
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor | str, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | bytes | str, int]:
         label = int(self.labels[index])
         if self.encoded:
             return read_jpeg(self.paths[index]), label
@@ -79,7 +79,7 @@ class FolderFiles(Dataset):
             return problem, label
         return torch.from_numpy(array.transpose(2, 0, 1).copy()), label  # a copy PIL does not own
 
-    def decode(self, indices: list[int], encoded: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    def decode(self, indices: list[int], encoded: list[bytes], device: torch.device) -> torch.Tensor:
         """The encoded images `indices`, decoded and stacked on `device`."""
         images = decode_batch(encoded, [self.paths[i] for i in indices], self.gray, self.image_size, device)
         for index, image in zip(indices, images, strict=True):
@@ -89,14 +89,15 @@ class FolderFiles(Dataset):
         return torch.stack(images)
 
 
-def _collate(samples: list[tuple[torch.Tensor | str, int]]) -> tuple[torch.Tensor | list[torch.Tensor],
+def _collate(samples: list[tuple[torch.Tensor | bytes | str, int]]) -> tuple[torch.Tensor | list[bytes],
                                                                        torch.Tensor] | str:
     """The batch's images stacked (or, still encoded, listed) and its labels; or the first file's problem."""
     for image, _ in samples:
         if isinstance(image, str):
             return image  # raised in the main process: a worker's exception would arrive as a traceback
     images = [image for image, _ in samples]
-    return (images if images[0].dim() == 1 else torch.stack(images)), torch.tensor([label for _, label in samples])
+    labels = torch.tensor([label for _, label in samples])
+    return (images if isinstance(images[0], bytes) else torch.stack(images)), labels
 
 
 # Ctrl-C, SIGTERM (torchrun, SLURM, which signal the whole process group) and submitit's USR2 are for the
