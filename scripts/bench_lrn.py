@@ -33,7 +33,7 @@ from pathlib import Path
 from unittest import mock
 
 import torch
-from machine import machine_name, machine_slug
+from machine import BENCH_DIR, commit_line, machine_name, machine_slug
 from torch import nn
 from torch.utils.benchmark import Timer
 
@@ -157,6 +157,7 @@ def report(args: argparse.Namespace, device: torch.device, tables: dict[str, str
     lines = [
         f"# LRN benchmark: {machine_name(device)}",
         "",
+        commit_line(),
         f"- command: `{command}`",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
         f"- torch {torch.__version__}, device {device}, {threads} intra-op threads",
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         title = "freed memory retained (mallopt M_MMAP_THRESHOLD=32 MiB, M_TRIM_THRESHOLD=1 GiB)"
         tables[title] = table(measure(device, args.rounds, args.min_run_time))
     text = report(args, device, tables, load_before)
-    out = args.out or Path("results/bench") / f"lrn_{machine_slug(device)}.md"
+    out = args.out or BENCH_DIR / f"lrn_{machine_slug(device)}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(text)

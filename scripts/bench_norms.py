@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 from bench_train import CONF, alternate, cifar10, project_trainer
-from machine import machine_name, write_report
+from machine import REPO, machine_name, write_report
 from omegaconf import OmegaConf
 from torch import nn
 
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100, help="steps per timed window")
     parser.add_argument("--rounds", type=int, default=7, help="timed windows per norm")
     parser.add_argument("--warmup", type=int, default=30)
-    parser.add_argument("--out", type=Path, default=Path("results/lenet_norms"))
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "lenet_norms")
     args = parser.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 from bench_train import fused_lrn, lenet, project_optimizer
-from machine import machine_name, write_report
+from machine import BENCH_DIR, machine_name, write_report
 
 from lrn_ablate.data.batches import BatchPlan, TrainBatches
 from lrn_ablate.data.folder import load_image_folder
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--decode", nargs="+", default=["workers", "device"], choices=["workers", "device"],
                         help="who decodes the streamed JPEG files (dataset.decode)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--out", type=Path, default=BENCH_DIR)
     args = parser.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

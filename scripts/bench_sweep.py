@@ -26,7 +26,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from machine import machine_name, write_report
+from machine import BENCH_DIR, machine_name, write_report
 
 
 def run_sweep(root: Path, jobs: int, parallel: int, epochs: int, sweep_dir: Path) -> float:
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=4, help="runs in the sweep (seeds 0..jobs-1)")
     parser.add_argument("--parallel", type=int, nargs="+", default=[1, 2], help="n_jobs values to time")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--out", type=Path, default=BENCH_DIR)
     args = parser.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

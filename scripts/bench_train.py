@@ -25,7 +25,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from machine import machine_name, write_report
+from machine import BENCH_DIR, machine_name, write_report
 from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -200,7 +200,7 @@ def main() -> None:
     parser.add_argument("--accuracy-epochs", type=int, default=0, help="also compare test accuracy after N epochs")
     parser.add_argument("--accuracy-seeds", type=int, default=3, help="seeds of the accuracy comparison")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--out", type=Path, default=BENCH_DIR)
     args = parser.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

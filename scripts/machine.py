@@ -1,13 +1,29 @@
-"""The machine a benchmark ran on, named in its report (used by the scripts only)."""
+"""The machine and the commit a benchmark ran on, named in its report, and where reports go (used by the
+scripts only)."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import torch
 
 from lrn_ablate.training.runtime import machine_name
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_DIR = REPO / "results" / "bench"  # whatever the working directory
+
+
+def commit_line() -> str:
+    """The report line naming the checkout's commit, and whether it had uncommitted changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "- commit: unknown (not a git checkout)"
+    return f"- commit: `{commit}`" + (" with uncommitted changes" if git("status", "--porcelain") else "")
 
 
 def machine_slug(device: torch.device) -> str:
@@ -16,8 +32,9 @@ def machine_slug(device: torch.device) -> str:
 
 
 def write_report(lines: list[str], out: Path, name: str, device: torch.device) -> None:
-    """Print a benchmark's markdown lines and write them to OUT/<name>_<machine>.md."""
-    text = "\n".join(lines) + "\n"
+    """Print a benchmark's markdown lines (a title, a blank line, a list) with the commit first in the list,
+    and write them to OUT/<name>_<machine>.md."""
+    text = "\n".join([*lines[:2], commit_line(), *lines[2:]]) + "\n"
     print(text)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}_{machine_slug(device)}.md").write_text(text)
