@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 from bench_train import CONF, alternate, cifar10, project_trainer
+from entry import run
 from machine import REPO, machine_name, write_report
 from omegaconf import OmegaConf
 from torch import nn
@@ -68,4 +69,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 from bench_train import fused_lrn, lenet, project_optimizer
+from entry import run
 from machine import BENCH_DIR, machine_name, write_report
 
 from lrn_ablate.data.batches import BatchPlan, TrainBatches
@@ -107,4 +108,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

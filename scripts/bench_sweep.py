@@ -26,6 +26,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
+from entry import run
 from machine import BENCH_DIR, machine_name, write_report
 
 
@@ -83,4 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

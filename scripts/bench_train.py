@@ -25,6 +25,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
+from entry import run
 from machine import BENCH_DIR, machine_name, write_report
 from omegaconf import OmegaConf
 from torch import nn
@@ -256,4 +257,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

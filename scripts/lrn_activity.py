@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import torch
+from entry import run
 from omegaconf import OmegaConf
 
 from lrn_ablate.data import DATASETS, build_dataset
@@ -77,4 +78,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -16,14 +16,16 @@ BENCH_DIR = REPO / "results" / "bench"  # whatever the working directory
 
 
 def commit_line() -> str:
-    """The report line naming the checkout's commit, and whether it had uncommitted changes."""
+    """The report line naming the checkout's commit, and whether tracked files had uncommitted changes (an
+    untracked virtual environment in a study clone does not count)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True).stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD")
     if not commit:
         return "- commit: unknown (not a git checkout)"
-    return f"- commit: `{commit}`" + (" with uncommitted changes" if git("status", "--porcelain") else "")
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    return f"- commit: `{commit}`" + (" with uncommitted changes" if changed else "")
 
 
 def machine_slug(device: torch.device) -> str:
