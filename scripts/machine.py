@@ -19,7 +19,10 @@ def commit_line() -> str:
     """The report line naming the checkout's commit, and whether tracked files had uncommitted changes (an
     untracked virtual environment in a study clone does not count)."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True).stdout.strip()
+        try:
+            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True).stdout.strip()
+        except OSError:  # no git on this machine
+            return ""
 
     commit = git("rev-parse", "--short", "HEAD")
     if not commit:
